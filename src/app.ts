@@ -1,0 +1,132 @@
+// createApp(deps): composes the HTTP route groups, served at the seed's paths and under /api/v1.
+// No business logic here: request ids, body limits, the shutdown gate and the API key check.
+import { swagger } from '@elysiajs/swagger';
+import { Elysia } from 'elysia';
+import { timingSafeEqual } from 'node:crypto';
+import type { Config } from './config.ts';
+import type { Executor } from './core/executor.ts';
+import { AuthenticationError, ParameterError, PayloadTooLargeError } from './core/errors.ts';
+import type { Gate } from './core/gate.ts';
+import type { Logger } from './core/log.ts';
+import type { SessionManager } from './core/sessions.ts';
+import type { ToolRegistry } from './core/tools.ts';
+import type { WarmupManager } from './core/warmup.ts';
+import { errorHandling, requestIdOf } from './http/envelope.ts';
+import { executeRoutes } from './http/execute.ts';
+import { serviceRoutes } from './http/service.ts';
+import { sessionRoutes } from './http/sessions.ts';
+import { toolRoutes } from './http/tools.ts';
+import { VERSION } from './version.ts';
+
+export interface ShutdownRequest {
+  force: boolean;
+  cleanupSessions: boolean;
+}
+
+export interface AppDeps {
+  config: Config;
+  registry: ToolRegistry;
+  sessions: SessionManager;
+  executor: Executor;
+  warmup: WarmupManager;
+  gate: Gate;
+  log: Logger;
+  requestShutdown(req: ShutdownRequest): void;
+}
+
+const OPEN_PATHS = new Set(['/health', '/ready', '/api/v1/health', '/api/v1/ready']);
+
+function keyMatches(sent: string | null, key: string): boolean {
+  if (!sent) return false;
+  const a = Buffer.from(sent);
+  const b = Buffer.from(key);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function presentedKey(request: Request): string | null {
+  const auth = request.headers.get('authorization');
+  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
+  return request.headers.get('x-api-key');
+}
+
+export function createApp(deps: AppDeps) {
+  const { config, gate } = deps;
+  const maxBody = config.limits.max_body_bytes;
+  const routes = (prefix: string) =>
+    new Elysia({ name: 'routes', seed: prefix })
+      .use(serviceRoutes(deps, prefix))
+      .use(executeRoutes(deps, prefix))
+      .use(sessionRoutes(deps, prefix))
+      .use(toolRoutes(deps, prefix));
+
+  return new Elysia({ name: 'agentflow-server' })
+    .use(errorHandling(deps.log))
+    .use(
+      swagger({
+        path: '/swagger',
+        provider: 'swagger-ui',
+        documentation: {
+          info: {
+            title: 'AgentFlow server',
+            version: VERSION,
+            description:
+              'Tool-execution server for AI agents: sessions of bash, vm and rag resources, ' +
+              'each endpoint also under /api/v1. Responses use the {code, message, data, meta} envelope.',
+          },
+        },
+      }),
+    )
+    .onRequest(({ request, set }) => {
+      set.headers['x-request-id'] = requestIdOf(request);
+      const url = request.url;
+      const query = url.indexOf('?');
+      const path = url.slice(url.indexOf('/', 8), query < 0 ? undefined : query);
+      const length = Number(request.headers.get('content-length') ?? 0);
+      if (length > maxBody) {
+        throw new PayloadTooLargeError(`Request body is ${length} bytes; the limit is ${maxBody}.`);
+      }
+      if (OPEN_PATHS.has(path)) return;
+      if (gate.closing) gate.enter(); // throws 5002
+      if (
+        config.api_key &&
+        !path.startsWith('/swagger') &&
+        !keyMatches(presentedKey(request), config.api_key)
+      ) {
+        throw new AuthenticationError(
+          'Missing or wrong API key: send it as "Authorization: Bearer <key>" or "X-API-Key".',
+        );
+      }
+    })
+    .onParse({ as: 'global' }, async ({ request }) => {
+      // Every body is JSON whatever its Content-Type (curl sends form-urlencoded by default); an
+      // empty body is {} so optional bodies and "missing field" errors read naturally.
+      const text = await request.text();
+      if (text.length > maxBody) {
+        throw new PayloadTooLargeError(
+          `Request body is ${text.length} bytes; the limit is ${maxBody}.`,
+        );
+      }
+      if (text.trim() === '') return {};
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch (err) {
+        throw new ParameterError(`Malformed JSON body: ${(err as Error).message}`);
+      }
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+        throw new ParameterError('The request body must be a JSON object.');
+      }
+      return body;
+    })
+    .onTransform({ as: 'global' }, ({ body, request }) => {
+      // The upstream client sends X-Worker-ID on every request; use it when the body has none.
+      if (body && typeof body === 'object' && !Array.isArray(body) && !('worker_id' in body)) {
+        const header = request.headers.get('x-worker-id');
+        if (header) (body as Record<string, unknown>).worker_id = header;
+      }
+    })
+    .use(routes(''))
+    .use(routes('/api/v1'));
+}
+
+export type App = ReturnType<typeof createApp>;

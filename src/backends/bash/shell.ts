@@ -1,0 +1,218 @@
+// ShellSession: one persistent `bash --noprofile --norc` in its own process group. Each command is
+// sent as one line that evals it and then prints a per-command marker with the exit status and
+// working directory, so state (cd, export, functions) persists and no process is spawned per call.
+import type { Subprocess } from 'bun';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { StreamCapture } from './capture.ts';
+import { killAll, killTree, processesUnder } from './processes.ts';
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exit_code: number | null;
+  timed_out: boolean;
+  truncated: boolean;
+  cwd: string;
+  duration_ms: number;
+}
+
+export interface ShellOptions {
+  shell: string;
+  /** Where the shell starts, and where it restarts when its last directory is gone. */
+  cwd: string;
+  env: Record<string, string>;
+  outputLimit: number;
+}
+
+/** How long a timed-out command's shell gets to report back after its children were killed. */
+const SHELL_REPORT_GRACE_MS = 300;
+
+interface Pending {
+  out: StreamCapture;
+  err: StreamCapture;
+  settle: () => void;
+}
+
+/** Quotes text as a bash ANSI-C string ($'...'), safe for any input without NUL bytes. */
+export function ansiCQuote(text: string): string {
+  return (
+    "$'" +
+    text.replace(/[\\'\x00-\x1f\x7f]/g, (c) => {
+      if (c === '\\' || c === "'") return '\\' + c;
+      return '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0');
+    }) +
+    "'"
+  );
+}
+
+export class ShellSession {
+  private proc: Subprocess<'pipe', 'pipe', 'pipe'>;
+  private pending: Pending | undefined;
+  /** Output that arrived between commands (background jobs); given to the next command. */
+  private strayOut: Buffer[] = [];
+  private strayErr: Buffer[] = [];
+  private exited = false;
+  cwd: string;
+
+  constructor(
+    private readonly options: ShellOptions,
+    startIn = options.cwd,
+  ) {
+    this.cwd = startIn;
+    this.proc = this.spawn();
+  }
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  private spawn(): Subprocess<'pipe', 'pipe', 'pipe'> {
+    this.exited = false;
+    // A restored session starts where it left off, unless that directory is gone.
+    if (!existsSync(this.cwd)) this.cwd = this.options.cwd;
+    const proc = Bun.spawn([this.options.shell, '--noprofile', '--norc'], {
+      cwd: this.cwd,
+      env: this.options.env,
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      // Its own process group, so a command's children can be found and killed as a group.
+      detached: true,
+    });
+    const pumps = Promise.all([this.pump(proc.stdout, 'out'), this.pump(proc.stderr, 'err')]);
+    void proc.exited.then(async () => {
+      // Let the pipes drain first, but not for long: a background child may hold them open.
+      await Promise.race([pumps, Bun.sleep(50)]);
+      if (this.proc !== proc) return;
+      this.exited = true;
+      // `exit` in a command, or a kill from outside: the command is over; report what we have.
+      this.pending?.settle();
+    });
+    return proc;
+  }
+
+  private async pump(stream: ReadableStream<Uint8Array>, which: 'out' | 'err'): Promise<void> {
+    const reader = stream.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        this.deliver(which, value);
+      }
+    } catch {
+      // the pipe closed under us: the shell is gone, proc.exited reports it
+    }
+  }
+
+  private deliver(which: 'out' | 'err', chunk: Uint8Array): void {
+    const p = this.pending;
+    const stray = which === 'out' ? this.strayOut : this.strayErr;
+    if (!p) {
+      if (stray.reduce((n, b) => n + b.length, 0) < this.options.outputLimit) {
+        stray.push(Buffer.from(chunk));
+      }
+      return;
+    }
+    const capture = which === 'out' ? p.out : p.err;
+    const rest = capture.push(chunk);
+    if (rest) stray.push(rest);
+    if (p.out.done !== undefined && p.err.done !== undefined) p.settle();
+  }
+
+  /** Runs one command; never rejects for the command's own failures. */
+  async run(command: string, timeoutMs: number): Promise<RunResult> {
+    if (this.pending) throw new Error('ShellSession.run called while a command is running');
+    if (this.exited) this.respawn();
+    const started = performance.now();
+    const nonce = randomBytes(9).toString('base64url');
+    const marker = `\x1f__AF_${nonce}__`;
+    const out = new StreamCapture(Buffer.from(marker), this.options.outputLimit);
+    const err = new StreamCapture(Buffer.from(marker), this.options.outputLimit);
+    let settle!: () => void;
+    const finished = new Promise<void>((resolve) => (settle = resolve));
+    this.pending = { out, err, settle };
+    for (const b of this.strayOut.splice(0)) out.push(b);
+    for (const b of this.strayErr.splice(0)) err.push(b);
+
+    // `</dev/null` keeps the command from reading the protocol stream; the status and $PWD go
+    // after the marker, NUL-terminated since a directory name may hold any other byte.
+    const line =
+      `eval ${ansiCQuote(command)} </dev/null; __af_ec=$?; ` +
+      `printf '%s%d %s\\0' $'${marker.replace('\x1f', '\\x1f')}' "$__af_ec" "$PWD"; ` +
+      `printf '%s\\0' $'${marker.replace('\x1f', '\\x1f')}' >&2\n`;
+    try {
+      this.proc.stdin.write(line);
+      this.proc.stdin.flush();
+    } catch {
+      this.exited = true;
+      settle();
+    }
+
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void this.interrupt(finished);
+    }, timeoutMs);
+    await finished;
+    clearTimeout(timer);
+    this.pending = undefined;
+
+    let exitCode: number | null = null;
+    if (out.done !== undefined) {
+      const space = out.done.indexOf(' ');
+      exitCode = Number(out.done.slice(0, space));
+      this.cwd = out.done.slice(space + 1);
+    } else if (this.exited) {
+      exitCode = this.proc.exitCode ?? (timedOut ? 137 : null);
+    }
+    return {
+      stdout: out.text(),
+      stderr: err.text(),
+      exit_code: exitCode,
+      timed_out: timedOut,
+      truncated: out.truncated || err.truncated,
+      cwd: this.cwd,
+      duration_ms: Math.round((performance.now() - started) * 100) / 100,
+    };
+  }
+
+  /**
+   * Stops a command past its deadline: kill everything the shell started; if the shell itself is
+   * still busy (a builtin loop) after a short grace, kill it too — the next command respawns it.
+   */
+  private async interrupt(finished: Promise<void>): Promise<void> {
+    killAll(processesUnder(this.proc.pid));
+    const reported = await Promise.race([
+      finished.then(() => true),
+      Bun.sleep(SHELL_REPORT_GRACE_MS).then(() => false),
+    ]);
+    if (!reported) {
+      killTree(this.proc.pid);
+      this.exited = true;
+      this.pending?.settle();
+    }
+  }
+
+  private respawn(): void {
+    killTree(this.proc.pid);
+    this.strayOut = [];
+    this.strayErr = [];
+    this.proc = this.spawn();
+  }
+
+  /** Kills the shell and everything it started. */
+  kill(): void {
+    this.exited = true;
+    killTree(this.proc.pid);
+    try {
+      this.proc.stdin.end();
+    } catch {
+      // already closed
+    }
+  }
+}

@@ -1,0 +1,152 @@
+// The server configuration (SPEC §7): a TypeBox schema with embedded defaults, a JSON file with
+// ${VAR} / ${VAR:-default} expansion, environment overrides, and errors that name the bad field.
+import { t, type Static, type TSchema } from 'elysia';
+import { readFileSync } from 'node:fs';
+import { backendModules } from './backends/index.ts';
+import { ConfigError } from './core/errors.ts';
+import { compileValidator } from './core/validate.ts';
+
+const backendsSchema = t.Object(
+  Object.fromEntries(backendModules.map((m) => [m.name, m.configSchema])) as {
+    [M in (typeof backendModules)[number] as M['name']]: M['configSchema'];
+  },
+  { additionalProperties: false, default: {} },
+);
+
+const section = <T extends Parameters<typeof t.Object>[0]>(props: T) =>
+  t.Object(props, { additionalProperties: false, default: {} });
+
+export const configSchema = t.Object(
+  {
+    host: t.String({ default: '127.0.0.1', minLength: 1 }),
+    port: t.Integer({ default: 18890, minimum: 0, maximum: 65535 }),
+    data_dir: t.String({ default: './data', minLength: 1 }),
+    log_level: t.Union(
+      ['debug', 'info', 'warn', 'error', 'silent'].map((l) => t.Literal(l)),
+      { default: 'info' },
+    ),
+    api_key: t.Optional(
+      t.String({
+        minLength: 16,
+        description: 'Admin API key (SPEC §8); AGENTFLOW_API_KEY sets it',
+      }),
+    ),
+    sessions: section({
+      ttl_seconds: t.Number({ default: 300, exclusiveMinimum: 0 }),
+      sweep_interval_seconds: t.Number({ default: 1, exclusiveMinimum: 0 }),
+    }),
+    execution: section({
+      default_timeout_seconds: t.Number({ default: 60, exclusiveMinimum: 0 }),
+      max_timeout_seconds: t.Number({ default: 3600, exclusiveMinimum: 0 }),
+      grace_seconds: t.Number({
+        default: 2,
+        minimum: 0,
+        description:
+          'How long a tool may overrun its timeout while stopping before it is abandoned',
+      }),
+    }),
+    limits: section({
+      max_body_bytes: t.Integer({ default: 16 * 1024 * 1024, minimum: 1024 }),
+      max_batch_actions: t.Integer({ default: 100, minimum: 1 }),
+    }),
+    shutdown: section({
+      drain_timeout_seconds: t.Number({ default: 30, minimum: 0 }),
+    }),
+    warmup: section({
+      at_start: t.Boolean({
+        default: true,
+        description: 'Warm every backend when the server starts',
+      }),
+    }),
+    backends: backendsSchema,
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof configSchema>;
+
+const validator = compileValidator(configSchema);
+
+/** Expands ${VAR} and ${VAR:-default} in every string of a parsed JSON value. */
+export function expandVars(
+  value: unknown,
+  env: Record<string, string | undefined>,
+  path = '',
+): unknown {
+  if (typeof value === 'string') {
+    return value.replace(
+      /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+      (_, name: string, def?: string) => {
+        const v = env[name];
+        if (v !== undefined && v !== '') return v;
+        if (def !== undefined) return def;
+        throw new ConfigError(
+          `config ${path || '(root)'}: environment variable ${name} is not set`,
+        );
+      },
+    );
+  }
+  if (Array.isArray(value)) return value.map((v, i) => expandVars(v, env, `${path}[${i}]`));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, expandVars(v, env, path ? `${path}.${k}` : k)]),
+    );
+  }
+  return value;
+}
+
+export interface ConfigOverrides {
+  configPath?: string;
+  host?: string;
+  port?: string;
+  dataDir?: string;
+}
+
+/** A number when the text is one, else the text itself (so validation names the bad field). */
+const numeric = (s: string): number | string => (/^\d+$/.test(s) ? Number(s) : s);
+
+export function loadConfig(
+  overrides: ConfigOverrides = {},
+  env: Record<string, string | undefined> = process.env,
+): Config {
+  const path = overrides.configPath ?? env.AGENTFLOW_CONFIG;
+  let raw: Record<string, unknown> = {};
+  if (path) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ConfigError(`config file ${path} must hold a JSON object`);
+    }
+    raw = expandVars(parsed, env) as Record<string, unknown>;
+  }
+  const host = overrides.host ?? env.AGENTFLOW_HOST;
+  const port = overrides.port ?? env.AGENTFLOW_PORT;
+  const dataDir = overrides.dataDir ?? env.AGENTFLOW_DATA_DIR;
+  if (host !== undefined) raw.host = host;
+  if (port !== undefined) raw.port = numeric(port);
+  if (dataDir !== undefined) raw.data_dir = dataDir;
+  if (env.AGENTFLOW_API_KEY) raw.api_key = env.AGENTFLOW_API_KEY;
+  const where = path ? `config ${path}` : 'config';
+  const config = validator.parse(raw, (msg) => new ConfigError(`${where}: ${msg}`));
+  if (config.execution.default_timeout_seconds > config.execution.max_timeout_seconds) {
+    throw new ConfigError(
+      `${where}: execution.default_timeout_seconds must not exceed execution.max_timeout_seconds`,
+    );
+  }
+  return config;
+}
+
+/** The JSON Schema of the config, for documentation. */
+export function configJsonSchema(): TSchema {
+  return JSON.parse(JSON.stringify(configSchema));
+}

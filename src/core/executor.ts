@@ -1,0 +1,153 @@
+// One action, start to finish: resolve the tool, validate its params, warm its backend, find the
+// worker's session (or make a temporary one), run it under a deadline, and report meta.
+import type { ToolContext } from '../backends/backend.ts';
+import { AgentFlowError, ExecutionTimeoutError, InternalError, ParameterError } from './errors.ts';
+import type { Gate } from './gate.ts';
+import type { Session, SessionManager } from './sessions.ts';
+import type { RegisteredTool, ToolRegistry } from './tools.ts';
+import type { WarmupManager } from './warmup.ts';
+
+export interface ExecuteRequest {
+  workerId: string;
+  action: string;
+  params?: unknown;
+  /** Seconds; null/undefined means the configured default. */
+  timeout?: number | null;
+}
+
+export interface ExecutionMeta {
+  execution_time_ms: number;
+  tool: string;
+  resource_type: string;
+  session_id: string | null;
+  temporary_session: boolean;
+}
+
+export interface ExecutionResult {
+  data: unknown;
+  meta: ExecutionMeta;
+}
+
+/** An error raised while executing, with the meta known at the point it failed. */
+export class ExecutionFailure extends Error {
+  constructor(
+    readonly error: AgentFlowError,
+    readonly meta: Partial<ExecutionMeta>,
+  ) {
+    super(error.message);
+  }
+}
+
+export interface ExecutorOptions {
+  defaultTimeoutMs: number;
+  maxTimeoutMs: number;
+  /** How long past its deadline a handler may take to stop before the call is abandoned. */
+  graceMs: number;
+}
+
+export class Executor {
+  constructor(
+    private readonly registry: ToolRegistry,
+    private readonly sessions: SessionManager,
+    private readonly warmup: WarmupManager,
+    private readonly gate: Gate,
+    private readonly options: ExecutorOptions,
+  ) {}
+
+  /** Validates a timeout given in seconds and returns milliseconds (1002 when out of range). */
+  timeoutMs(timeout: number | null | undefined): number {
+    if (timeout === null || timeout === undefined) return this.options.defaultTimeoutMs;
+    const max = this.options.maxTimeoutMs / 1000;
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0 || timeout > max) {
+      throw new ParameterError(`timeout must be a number of seconds above 0 and at most ${max}`);
+    }
+    return Math.round(timeout * 1000);
+  }
+
+  async execute(req: ExecuteRequest): Promise<ExecutionResult> {
+    const started = performance.now();
+    const meta: Partial<ExecutionMeta> = { temporary_session: false, session_id: null };
+    const release = this.gate.enter();
+    let temporary: Session | undefined;
+    try {
+      const tool = this.registry.resolve(req.action);
+      meta.tool = tool.name;
+      meta.resource_type = tool.resourceType;
+      const timeoutMs = this.timeoutMs(req.timeout);
+      const deadline = Date.now() + timeoutMs;
+      const params = tool.parseParams(req.params ?? {});
+      await this.warmup.ensure(tool.resourceType);
+      let data: unknown;
+      if (!tool.needsSession) {
+        data = await this.invoke(tool, params, undefined, null, req.workerId, deadline);
+      } else {
+        let session = this.sessions.get(req.workerId, tool.resourceType);
+        if (!session) {
+          session = temporary = await this.sessions.createTemporary(
+            req.workerId,
+            tool.resourceType,
+          );
+          meta.temporary_session = true;
+        }
+        meta.session_id = session.id;
+        const s = session;
+        data = await this.sessions.run(s, deadline, (handle) =>
+          this.invoke(tool, params, handle, s.id, req.workerId, deadline),
+        );
+      }
+      meta.execution_time_ms = elapsed(started);
+      return { data, meta: meta as ExecutionMeta };
+    } catch (err) {
+      meta.execution_time_ms = elapsed(started);
+      throw new ExecutionFailure(toAgentFlowError(err), meta);
+    } finally {
+      if (temporary) await this.sessions.finishTemporary(temporary);
+      release();
+    }
+  }
+
+  /** Runs the handler; if it overruns its deadline by more than the grace, abandons it (2002). */
+  private invoke(
+    tool: RegisteredTool,
+    params: Record<string, unknown>,
+    handle: unknown,
+    sessionId: string | null,
+    workerId: string,
+    deadline: number,
+  ): Promise<unknown> {
+    const timeoutMs = Math.max(1, deadline - Date.now());
+    const abort = new AbortController();
+    const ctx: ToolContext<unknown> = {
+      session: handle,
+      sessionId,
+      workerId,
+      timeoutMs,
+      signal: abort.signal,
+    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const backstop = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        reject(
+          new ExecutionTimeoutError(
+            `${tool.fullName} did not finish within ${timeoutMs / 1000}s and was abandoned.`,
+          ),
+        );
+      }, timeoutMs + this.options.graceMs);
+    });
+    return Promise.race([tool.definition.run(params, ctx), backstop]).finally(() =>
+      clearTimeout(timer),
+    );
+  }
+}
+
+function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 100) / 100;
+}
+
+/** Anything thrown that is not ours becomes a 5000 with its message (never a stack trace). */
+export function toAgentFlowError(err: unknown): AgentFlowError {
+  if (err instanceof AgentFlowError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new InternalError(`Internal error: ${message}`);
+}

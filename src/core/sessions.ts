@@ -1,0 +1,441 @@
+// SessionManager: one session per (worker_id, resource_type), idempotent create, TTL refreshed by
+// every call and enforced by a sweeper, temporary sessions, and a FIFO queue per session so calls
+// on one session never interleave while different sessions run in parallel.
+import type { TSchema } from '@sinclair/typebox';
+import type { Backend, SessionInfo } from '../backends/backend.ts';
+import {
+  AgentFlowError,
+  ExecutionTimeoutError,
+  InternalError,
+  ParameterError,
+  ResourceTypeNotFoundError,
+  SessionError,
+} from './errors.ts';
+import type { Logger } from './log.ts';
+import type { Store, StoredSession } from './store.ts';
+import { compileValidator, type Validator } from './validate.ts';
+
+export interface SessionOptions {
+  ttlMs: number;
+  sweepIntervalMs: number;
+}
+
+export interface SessionView {
+  session_id: string;
+  session_name: string;
+  worker_id: string;
+  resource_type: string;
+  status: string;
+  temporary: boolean;
+  created_at: string;
+  last_used_at: string;
+  expires_at: string;
+}
+
+export class Session {
+  handle: unknown = undefined;
+  inFlight = 0;
+  destroyed = false;
+  /** Settles when the previous queued call has finished; the FIFO queue is this chain. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private waiting = 0;
+
+  constructor(
+    readonly info: SessionInfo & { state: Record<string, unknown> },
+    readonly backend: Backend,
+    public status: string,
+    readonly createdAt: number,
+    public lastUsedAt: number,
+    public expiresAt: number,
+    /** The state JSON last written to the store, to skip writes when nothing changed. */
+    public persistedState: string,
+  ) {}
+
+  get id(): string {
+    return this.info.sessionId;
+  }
+
+  /** Runs `fn` after every call queued before it; gives up with 2002 if `deadline` passes first. */
+  enqueue<T>(deadline: number, fn: () => Promise<T>): Promise<T> {
+    const ahead = this.waiting++;
+    const run = async (): Promise<T> => {
+      this.waiting--;
+      if (Date.now() >= deadline) {
+        throw new ExecutionTimeoutError(
+          `Timed out waiting for session ${this.id}: ${ahead} earlier call(s) were still running. ` +
+            'Calls on one session run one at a time; raise the timeout or use another session.',
+        );
+      }
+      return fn();
+    };
+    const result = this.tail.then(run, run);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  view(): SessionView {
+    return {
+      session_id: this.info.sessionId,
+      session_name: this.info.sessionName,
+      worker_id: this.info.workerId,
+      resource_type: this.info.resourceType,
+      status: this.status,
+      temporary: this.info.temporary,
+      created_at: new Date(this.createdAt).toISOString(),
+      last_used_at: new Date(this.lastUsedAt).toISOString(),
+      expires_at: new Date(this.expiresAt).toISOString(),
+    };
+  }
+}
+
+const key = (workerId: string, resourceType: string) => `${workerId}\u0000${resourceType}`;
+
+/** Store failures (disk full, read-only) surface as 5000 with the cause, never as a crash. */
+function storeFailure(what: string, err: unknown): InternalError {
+  const cause = err instanceof Error ? err.message : String(err);
+  return new InternalError(`Could not ${what} in the session store: ${cause}`);
+}
+
+export class SessionManager {
+  private readonly sessions = new Map<string, Session>();
+  private readonly creating = new Map<string, Promise<Session>>();
+  private readonly backends: Map<string, Backend>;
+  private readonly configValidators = new Map<string, Validator<TSchema>>();
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    backends: readonly Backend[],
+    private readonly store: Store,
+    private readonly options: SessionOptions,
+    private readonly log: Logger,
+  ) {
+    this.backends = new Map(backends.map((b) => [b.name, b]));
+    for (const b of backends) {
+      if (b.sessionConfig) this.configValidators.set(b.name, compileValidator(b.sessionConfig));
+    }
+  }
+
+  /** Loads stored sessions and lets each backend recover (or reap) its live resources. */
+  async restore(): Promise<void> {
+    const byType = new Map<string, Session[]>();
+    for (const row of this.store.loadSessions()) {
+      const backend = this.backends.get(row.resource_type);
+      if (!backend?.sessionConfig) {
+        this.log.warn('session.dropped', {
+          session_id: row.session_id,
+          reason: `resource type ${row.resource_type} is not enabled`,
+        });
+        continue;
+      }
+      const session = this.fromRow(row, backend);
+      this.sessions.set(key(row.worker_id, row.resource_type), session);
+      const list = byType.get(backend.name) ?? [];
+      list.push(session);
+      byType.set(backend.name, list);
+    }
+    for (const backend of this.backends.values()) {
+      const list = byType.get(backend.name) ?? [];
+      const statuses = await backend.recover?.(list.map((s) => s.info));
+      for (const s of list) {
+        const status = statuses?.get(s.id);
+        if (status && status !== s.status) {
+          s.status = status;
+          this.store.setStatus(s.id, status);
+        }
+      }
+    }
+    this.log.info('sessions.restored', { count: this.sessions.size });
+  }
+
+  private fromRow(row: StoredSession, backend: Backend): Session {
+    return new Session(
+      {
+        sessionId: row.session_id,
+        workerId: row.worker_id,
+        resourceType: row.resource_type,
+        sessionName: row.session_name,
+        config: row.config,
+        state: row.state,
+        temporary: false,
+      },
+      backend,
+      row.status,
+      row.created_at,
+      row.last_used_at,
+      row.expires_at,
+      JSON.stringify(row.state),
+    );
+  }
+
+  startSweeper(): void {
+    this.sweeper ??= setInterval(() => void this.sweep(), this.options.sweepIntervalMs);
+    this.sweeper.unref?.();
+  }
+
+  stopSweeper(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  /** Destroys sessions past their expiry that have no call under way. */
+  async sweep(now = Date.now()): Promise<number> {
+    const expired = [...this.sessions.values()].filter(
+      (s) => s.expiresAt <= now && s.inFlight === 0 && !s.destroyed,
+    );
+    await Promise.all(expired.map((s) => this.destroySession(s, 'expired')));
+    return expired.length;
+  }
+
+  sessionBackend(resourceType: string): Backend {
+    const backend = this.backends.get(resourceType);
+    if (!backend) {
+      const known = [...this.backends.keys()].join(', ');
+      throw new ResourceTypeNotFoundError(
+        `Unknown resource type "${resourceType}". Enabled resource types: ${known}.`,
+      );
+    }
+    if (!backend.sessionConfig) {
+      throw new ParameterError(
+        `Resource type "${resourceType}" is shared and has no sessions: call its tools directly.`,
+      );
+    }
+    return backend;
+  }
+
+  get(workerId: string, resourceType: string): Session | undefined {
+    return this.sessions.get(key(workerId, resourceType));
+  }
+
+  list(workerId?: string): Session[] {
+    const all = [...this.sessions.values()];
+    return workerId === undefined ? all : all.filter((s) => s.info.workerId === workerId);
+  }
+
+  count(): number {
+    return this.sessions.size;
+  }
+
+  /** Returns the worker's session of this type, creating it when absent (idempotent). */
+  async getOrCreate(
+    workerId: string,
+    resourceType: string,
+    config: unknown,
+    customName?: string,
+  ): Promise<{ session: Session; created: boolean }> {
+    const backend = this.sessionBackend(resourceType);
+    const k = key(workerId, resourceType);
+    const existing = this.sessions.get(k);
+    if (existing) return { session: existing, created: false };
+    const pending = this.creating.get(k);
+    if (pending) return { session: await pending, created: false };
+    const validConfig = this.parseConfig(resourceType, config);
+    const promise = this.create(backend, workerId, validConfig, customName, false);
+    this.creating.set(k, promise);
+    try {
+      const session = await promise;
+      this.sessions.set(k, session);
+      return { session, created: true };
+    } finally {
+      this.creating.delete(k);
+    }
+  }
+
+  /** A session for one call only: never stored, destroyed by `finishTemporary`. */
+  createTemporary(workerId: string, resourceType: string): Promise<Session> {
+    const backend = this.sessionBackend(resourceType);
+    return this.create(backend, workerId, this.parseConfig(resourceType, {}), undefined, true);
+  }
+
+  async finishTemporary(session: Session): Promise<void> {
+    await this.destroySession(session, 'temporary');
+  }
+
+  private parseConfig(resourceType: string, config: unknown): Record<string, unknown> {
+    const validator = this.configValidators.get(resourceType)!;
+    if (
+      config !== undefined &&
+      (typeof config !== 'object' || config === null || Array.isArray(config))
+    ) {
+      throw new ParameterError(`Invalid session config for ${resourceType}: must be an object`);
+    }
+    return validator.parse(
+      config ?? {},
+      (msg) => new ParameterError(`Invalid session config for ${resourceType}: ${msg}`),
+    ) as Record<string, unknown>;
+  }
+
+  private async create(
+    backend: Backend,
+    workerId: string,
+    config: Record<string, unknown>,
+    customName: string | undefined,
+    temporary: boolean,
+  ): Promise<Session> {
+    let number: number;
+    try {
+      number = this.store.nextSessionNumber();
+    } catch (err) {
+      throw storeFailure('number a new session', err);
+    }
+    const sessionId = `${backend.name}_${workerId}_${String(number).padStart(3, '0')}`;
+    const now = Date.now();
+    const session = new Session(
+      {
+        sessionId,
+        workerId,
+        resourceType: backend.name,
+        sessionName: customName ?? sessionId,
+        config,
+        state: {},
+        temporary,
+      },
+      backend,
+      'active',
+      now,
+      now,
+      now + this.options.ttlMs,
+      '{}',
+    );
+    session.handle = await backend.createSession?.(session.info);
+    if (temporary) return session;
+    try {
+      this.store.insertSession({
+        session_id: sessionId,
+        worker_id: workerId,
+        resource_type: backend.name,
+        session_name: session.info.sessionName,
+        status: session.status,
+        config,
+        state: {},
+        created_at: now,
+        last_used_at: now,
+        expires_at: session.expiresAt,
+      });
+    } catch (err) {
+      await backend.destroySession?.(session.info, session.handle).catch(() => undefined);
+      throw storeFailure('record the new session', err);
+    }
+    this.log.info('session.created', { session_id: sessionId, worker_id: workerId });
+    return session;
+  }
+
+  /**
+   * Runs one call on the session: in FIFO order with other calls on it, restoring its live
+   * handle first when the server restarted since it was last used, refreshing its TTL after.
+   */
+  run<T>(session: Session, deadline: number, fn: (handle: unknown) => Promise<T>): Promise<T> {
+    session.inFlight++;
+    return session
+      .enqueue(deadline, async () => {
+        if (session.destroyed) {
+          throw new SessionError(`Session ${session.id} was destroyed while this call waited.`);
+        }
+        if (session.handle === undefined && session.backend.restoreSession) {
+          session.handle = await session.backend.restoreSession(session.info);
+          this.log.info('session.restored', { session_id: session.id });
+        }
+        return fn(session.handle);
+      })
+      .finally(() => {
+        session.inFlight--;
+        if (!session.destroyed) this.touch(session);
+      });
+  }
+
+  private touch(session: Session): void {
+    const now = Date.now();
+    session.lastUsedAt = now;
+    session.expiresAt = now + this.options.ttlMs;
+    if (session.info.temporary) return;
+    let state: string | null = null;
+    if (session.handle !== undefined && session.backend.sessionState) {
+      const next = session.backend.sessionState(session.handle);
+      session.info.state = next;
+      const json = JSON.stringify(next);
+      if (json !== session.persistedState) state = session.persistedState = json;
+    }
+    try {
+      this.store.touchSession(session.id, now, session.expiresAt, state);
+    } catch (err) {
+      // The call itself succeeded; losing one expiry update is not worth failing it over.
+      this.log.error('store.touch_failed', { session_id: session.id, error: String(err) });
+    }
+  }
+
+  /** Extends the TTL of one or all of the worker's sessions. */
+  refresh(workerId: string, resourceType?: string): Session[] {
+    const targets = this.targets(workerId, resourceType);
+    for (const s of targets) this.touch(s);
+    return targets;
+  }
+
+  /** Destroys one or all of the worker's sessions; returns those destroyed. */
+  async destroy(workerId: string, resourceType?: string): Promise<Session[]> {
+    const targets = this.targets(workerId, resourceType);
+    await Promise.all(targets.map((s) => this.destroySession(s, 'requested')));
+    return targets;
+  }
+
+  /** The worker's session of `resourceType`, or all of its sessions; 1003 when there is none. */
+  private targets(workerId: string, resourceType?: string): Session[] {
+    if (resourceType !== undefined) {
+      this.sessionBackend(resourceType);
+      const s = this.get(workerId, resourceType);
+      if (!s) {
+        throw new SessionError(
+          `Worker "${workerId}" has no ${resourceType} session. Create one with POST /session/create.`,
+        );
+      }
+      return [s];
+    }
+    const all = this.list(workerId);
+    if (all.length === 0) throw new SessionError(`Worker "${workerId}" has no sessions.`);
+    return all;
+  }
+
+  private async destroySession(session: Session, reason: string): Promise<void> {
+    if (session.destroyed) return;
+    session.destroyed = true;
+    const k = key(session.info.workerId, session.info.resourceType);
+    if (this.sessions.get(k) === session) this.sessions.delete(k);
+    try {
+      await session.backend.destroySession?.(session.info, session.handle as never);
+    } catch (err) {
+      this.log.error('session.destroy_failed', { session_id: session.id, error: String(err) });
+    }
+    if (!session.info.temporary) {
+      try {
+        this.store.deleteSession(session.id);
+      } catch (err) {
+        this.log.error('store.delete_failed', { session_id: session.id, error: String(err) });
+      }
+      this.log.info(reason === 'expired' ? 'session.expired' : 'session.destroyed', {
+        session_id: session.id,
+        reason,
+      });
+    }
+  }
+
+  async destroyAll(): Promise<void> {
+    await Promise.all([...this.sessions.values()].map((s) => this.destroySession(s, 'shutdown')));
+  }
+
+  /** Shutdown that keeps sessions: backends let go of live handles; rows stay for the next start. */
+  async detachAll(): Promise<void> {
+    await Promise.all(
+      [...this.sessions.values()].map(async (s) => {
+        if (s.handle === undefined) return;
+        try {
+          await s.backend.detachSession?.(s.info, s.handle as never);
+        } catch (err) {
+          this.log.error('session.detach_failed', { session_id: s.id, error: String(err) });
+        }
+        s.handle = undefined;
+      }),
+    );
+  }
+}
+
+export function isAgentFlowError(err: unknown): err is AgentFlowError {
+  return err instanceof AgentFlowError;
+}

@@ -1,0 +1,97 @@
+// Service endpoints (SPEC §5): health, readiness, warmup, shutdown.
+import { Elysia, t } from 'elysia';
+import type { AppDeps } from '../app.ts';
+import { ResourceTypeNotFoundError, WarmupError } from '../core/errors.ts';
+import { VERSION } from '../version.ts';
+import { errorEnvelope, ok } from './envelope.ts';
+import { nullable } from './schemas.ts';
+
+const ShutdownBody = t.Optional(
+  t.Object({ force: nullable(t.Boolean()), cleanup_sessions: nullable(t.Boolean()) }),
+);
+
+export const serviceRoutes = (deps: AppDeps, prefix: string) => {
+  const shutdown = ({
+    body,
+    request,
+  }: {
+    body: typeof ShutdownBody.static | null;
+    request: Request;
+  }) => {
+    const force = body?.force ?? false;
+    const cleanup = body?.cleanup_sessions ?? true;
+    deps.requestShutdown({ force, cleanupSessions: cleanup });
+    return ok(request, { shutting_down: true, force, cleanup_sessions: cleanup });
+  };
+  const shutdownDetail = {
+    summary: 'Stop the server (drains in-flight calls unless force)',
+    tags: ['service'],
+  };
+  return new Elysia({ name: 'service', seed: prefix, prefix })
+    .get(
+      '/health',
+      ({ set }) => {
+        if (deps.gate.closing) {
+          set.status = 503;
+          return { status: 'shutting_down', version: VERSION };
+        }
+        return { status: 'ok', version: VERSION };
+      },
+      { detail: { summary: 'Liveness (no envelope, always cheap)', tags: ['service'] } },
+    )
+    .get(
+      '/ready',
+      ({ request, set }) => {
+        const backends = deps.warmup.status();
+        if (deps.warmup.ready()) return ok(request, { ready: true, backends });
+        set.status = 503;
+        const waiting = Object.entries(backends)
+          .filter(([, s]) => !s.warmed_up)
+          .map(([name, s]) => (s.error ? `${name} (failed: ${s.error})` : name));
+        const err = new WarmupError(`Not ready: waiting for warmup of ${waiting.join(', ')}`, {
+          ready: false,
+          backends,
+        });
+        return errorEnvelope(request, err);
+      },
+      { detail: { summary: '200 when every backend has warmed up, else 503', tags: ['service'] } },
+    )
+    .post(
+      '/warmup',
+      async ({ body, request, set }) => {
+        const names = body?.backends ?? deps.warmup.names();
+        for (const name of names) {
+          if (!deps.warmup.has(name)) {
+            throw new ResourceTypeNotFoundError(
+              `Unknown backend "${name}". Enabled backends: ${deps.warmup.names().join(', ')}.`,
+            );
+          }
+        }
+        const runs = names.map((name) => deps.warmup.warm(name));
+        if (body?.wait === false) return ok(request, { started: names });
+        const outcomes = await Promise.all(runs);
+        const backends = Object.fromEntries(names.map((n, i) => [n, outcomes[i]]));
+        const failed = names.filter((_, i) => !outcomes[i]!.ok);
+        if (failed.length === 0) return ok(request, { backends });
+        set.status = 503;
+        return errorEnvelope(
+          request,
+          new WarmupError(`Warmup failed for ${failed.join(', ')}`, { backends }),
+        );
+      },
+      {
+        body: t.Optional(
+          t.Object({
+            backends: nullable(t.Array(t.String({ maxLength: 64 }), { maxItems: 64 })),
+            wait: nullable(t.Boolean()),
+          }),
+        ),
+        detail: { summary: 'Warm backends (all enabled ones by default)', tags: ['service'] },
+      },
+    )
+    .get('/warmup/status', ({ request }) => ok(request, { backends: deps.warmup.status() }), {
+      detail: { summary: 'Per-backend warmup state', tags: ['service'] },
+    })
+    .post('/shutdown', shutdown, { body: ShutdownBody, detail: shutdownDetail })
+    .post('/server/shutdown', shutdown, { body: ShutdownBody, detail: shutdownDetail });
+};

@@ -1,0 +1,113 @@
+// CLI entry: read config, open the store, start the app, handle signals.
+import { parseArgs } from 'node:util';
+import { loadConfig, type Config } from './config.ts';
+import { AgentFlowError } from './core/errors.ts';
+import { createLogger, type LogLevel } from './core/log.ts';
+import { createApp, createServices } from './server.ts';
+import { VERSION } from './version.ts';
+
+const HELP = `agentflow-server ${VERSION} — tool-execution server for AI agents
+
+Usage: agentflow-server [options]
+
+Options:
+  --config <file>     JSON config file (also AGENTFLOW_CONFIG)
+  --host <addr>       bind address (default 127.0.0.1; also AGENTFLOW_HOST)
+  --port <n>          port (default 18890; also AGENTFLOW_PORT)
+  --data-dir <dir>    data directory (default ./data; also AGENTFLOW_DATA_DIR)
+  --insecure          allow a non-loopback bind without an API key
+  --version           print the version
+  --help              print this help`;
+
+function fail(message: string): never {
+  process.stderr.write(`agentflow-server: ${message}\n`);
+  process.exit(2);
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+async function main(): Promise<void> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        config: { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'data-dir': { type: 'string' },
+        insecure: { type: 'boolean', default: false },
+        version: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    fail(`${(err as Error).message}. See --help.`);
+  }
+  if (args.help) return void console.log(HELP);
+  if (args.version) return void console.log(VERSION);
+
+  let config: Config;
+  try {
+    config = loadConfig({
+      configPath: args.config,
+      host: args.host,
+      port: args.port,
+      dataDir: args['data-dir'],
+    });
+  } catch (err) {
+    fail(err instanceof AgentFlowError ? err.message : String(err));
+  }
+  if (!config.api_key && !LOOPBACK.test(config.host) && !args.insecure) {
+    fail(
+      `refusing to listen on ${config.host} without an API key: anyone who reaches it could run ` +
+        'commands. Set AGENTFLOW_API_KEY, or pass --insecure if the network is trusted.',
+    );
+  }
+
+  const log = createLogger(config.log_level as LogLevel);
+  let services;
+  try {
+    services = await createServices(config, log, () => exit());
+  } catch (err) {
+    fail(`cannot start: ${(err as Error).message}`);
+  }
+  const app = createApp(services);
+  try {
+    app.listen({
+      hostname: config.host,
+      port: config.port,
+      // Our own check answers oversized bodies with the envelope; this is the backstop for
+      // bodies sent without a Content-Length.
+      maxRequestBodySize: config.limits.max_body_bytes + 1024,
+    });
+  } catch (err) {
+    fail(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
+  }
+  const port = app.server?.port ?? config.port;
+  log.info('server.started', {
+    version: VERSION,
+    url: `http://${config.host}:${port}`,
+    data_dir: services.dataDir,
+    backends: services.backends.map((b) => b.name),
+    sessions: services.sessions.count(),
+  });
+
+  const exit = () => {
+    void app.stop().catch(() => undefined);
+    // Give the last responses a moment to flush.
+    setTimeout(() => process.exit(0), 20);
+  };
+  const onSignal = (signal: string) => {
+    log.info('signal', { signal });
+    void services.shutdown({ force: false, cleanupSessions: false }).then(exit);
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
+  if (config.warmup.at_start) {
+    for (const name of services.warmup.names()) void services.warmup.warm(name);
+  }
+}
+
+await main();

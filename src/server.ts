@@ -1,0 +1,97 @@
+// The composition root: builds every service from a validated config (store, backends, registry,
+// sessions, warmup, executor) and owns start-up and shutdown. main.ts and the tests both use it.
+import { createHash } from 'node:crypto';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createApp, type AppDeps, type ShutdownRequest } from './app.ts';
+import type { Backend, BackendModule } from './backends/backend.ts';
+import { backendModules } from './backends/index.ts';
+import type { Config } from './config.ts';
+import { Executor } from './core/executor.ts';
+import { Gate } from './core/gate.ts';
+import type { Logger } from './core/log.ts';
+import { SessionManager } from './core/sessions.ts';
+import { Store } from './core/store.ts';
+import { ToolRegistry } from './core/tools.ts';
+import { WarmupManager } from './core/warmup.ts';
+
+export interface Services extends AppDeps {
+  store: Store;
+  backends: Backend[];
+  dataDir: string;
+  /** Runs the shutdown sequence of SPEC §5; resolves when everything is closed. */
+  shutdown(req: ShutdownRequest): Promise<void>;
+}
+
+export async function createServices(
+  config: Config,
+  log: Logger,
+  /** Called once a shutdown requested over HTTP has finished (main.ts exits the process). */
+  onStopped: () => void = () => {},
+): Promise<Services> {
+  const dataDir = resolve(config.data_dir);
+  mkdirSync(dataDir, { recursive: true });
+  const instanceId = createHash('sha256').update(realpathSync(dataDir)).digest('hex').slice(0, 16);
+  const store = Store.open(dataDir);
+
+  const backends: Backend[] = [];
+  for (const module of backendModules as readonly BackendModule[]) {
+    const section = (config.backends as Record<string, { enabled?: boolean }>)[module.name];
+    if (section?.enabled === false) continue;
+    backends.push(await module.create(section as never, { dataDir, instanceId, log }));
+  }
+
+  const registry = new ToolRegistry(backends);
+  const sessions = new SessionManager(
+    backends,
+    store,
+    {
+      ttlMs: config.sessions.ttl_seconds * 1000,
+      sweepIntervalMs: config.sessions.sweep_interval_seconds * 1000,
+    },
+    log,
+  );
+  await sessions.restore();
+  sessions.startSweeper();
+  const warmup = new WarmupManager(backends, log);
+  const gate = new Gate();
+  const executor = new Executor(registry, sessions, warmup, gate, {
+    defaultTimeoutMs: config.execution.default_timeout_seconds * 1000,
+    maxTimeoutMs: config.execution.max_timeout_seconds * 1000,
+    graceMs: config.execution.grace_seconds * 1000,
+  });
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (req: ShutdownRequest): Promise<void> =>
+    (closing ??= (async () => {
+      log.info('shutdown.started', { force: req.force, cleanup_sessions: req.cleanupSessions });
+      gate.close();
+      if (!req.force) {
+        const drained = await gate.drained(config.shutdown.drain_timeout_seconds * 1000);
+        if (!drained) log.warn('shutdown.drain_timeout', { in_flight: gate.inFlight });
+      }
+      sessions.stopSweeper();
+      if (req.cleanupSessions) await sessions.destroyAll();
+      else await sessions.detachAll();
+      for (const b of backends) await b.close?.().catch(() => undefined);
+      store.close();
+      log.info('shutdown.done');
+    })());
+
+  return {
+    config,
+    registry,
+    sessions,
+    executor,
+    warmup,
+    gate,
+    log,
+    store,
+    backends,
+    dataDir,
+    shutdown,
+    requestShutdown: (req) => void shutdown(req).then(onStopped),
+  };
+}
+
+export { createApp };

@@ -1,0 +1,195 @@
+// Test fixtures: an app built in-process on a temporary data directory (route tests call
+// app.handle with no port), and the real server process for end-to-end tests.
+import type { Subprocess } from 'bun';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp } from '../src/app.ts';
+import { loadConfig, type Config } from '../src/config.ts';
+import { silentLogger } from '../src/core/log.ts';
+import { createServices, type Services } from '../src/server.ts';
+
+export const ROOT = join(import.meta.dir, '..');
+
+export function tempDir(prefix = 'af-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Deep-merges `over` into `base` (plain objects only). */
+function merge(
+  base: Record<string, unknown>,
+  over: Record<string, unknown>,
+): Record<string, unknown> {
+  const out = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object'
+        ? merge(b as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+/** A validated config on a fresh data directory, with `overrides` merged in. */
+export function testConfig(overrides: Record<string, unknown> = {}, dataDir = tempDir()): Config {
+  const file = join(dataDir, 'test-config.json');
+  writeFileSync(file, JSON.stringify(merge({ data_dir: dataDir, log_level: 'silent' }, overrides)));
+  return loadConfig({ configPath: file }, {});
+}
+
+export interface TestApp {
+  services: Services;
+  app: ReturnType<typeof createApp>;
+  dataDir: string;
+  /** POSTs JSON (or raw text) and returns status and parsed body. */
+  post(path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
+  get(path: string, headers?: Record<string, string>): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+export interface Reply {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+async function reply(res: Response): Promise<Reply> {
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+
+export async function buildApp(overrides: Record<string, unknown> = {}): Promise<TestApp> {
+  const dataDir = tempDir();
+  const config = testConfig(overrides, dataDir);
+  const services = await createServices(config, silentLogger);
+  const app = createApp(services);
+  const base = 'http://localhost';
+  return {
+    services,
+    app,
+    dataDir,
+    post: async (path, body, headers = {}) =>
+      reply(
+        await app.handle(
+          new Request(base + path, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...headers },
+            body:
+              typeof body === 'string'
+                ? body
+                : body === undefined
+                  ? undefined
+                  : JSON.stringify(body),
+          }),
+        ),
+      ),
+    get: async (path, headers = {}) =>
+      reply(await app.handle(new Request(base + path, { headers }))),
+    close: async () => {
+      await services.shutdown({ force: true, cleanupSessions: true });
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ServerProcess {
+  url: string;
+  port: number;
+  dataDir: string;
+  proc: Subprocess;
+  post(path: string, body?: unknown): Promise<Reply>;
+  get(path: string): Promise<Reply>;
+  /** Sends SIGKILL and waits for the process to end. */
+  kill(): Promise<void>;
+  exited: Promise<number>;
+  stderr(): string;
+}
+
+let nextPort = 20000 + Math.floor(Math.random() * 20000);
+
+/** Starts `bun src/main.ts` on a free port and waits until /health answers. */
+export async function startServer(
+  opts: { dataDir?: string; config?: Record<string, unknown>; env?: Record<string, string> } = {},
+): Promise<ServerProcess> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const port = nextPort++;
+  const configFile = join(dataDir, `server-config-${port}.json`);
+  await Bun.write(configFile, JSON.stringify(merge({ log_level: 'info' }, opts.config ?? {})));
+  const proc = Bun.spawn(
+    [
+      'bun',
+      'run',
+      join(ROOT, 'src/main.ts'),
+      '--config',
+      configFile,
+      '--port',
+      String(port),
+      '--data-dir',
+      dataDir,
+    ],
+    { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, ...opts.env } },
+  );
+  let err = '';
+  void (async () => {
+    for await (const chunk of proc.stderr) err += new TextDecoder().decode(chunk);
+  })();
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const res = await fetch(url + '/health');
+      if (res.ok) break;
+    } catch {
+      // not up yet
+    }
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`server did not start (exit ${proc.exitCode}): ${err}`);
+    }
+    await Bun.sleep(25);
+  }
+  const request = async (method: string, path: string, body?: unknown) =>
+    reply(
+      await fetch(url + path, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }),
+    );
+  return {
+    url,
+    port,
+    dataDir,
+    proc,
+    post: (path, body) => request('POST', path, body),
+    get: (path) => request('GET', path),
+    kill: async () => {
+      proc.kill('SIGKILL');
+      await proc.exited;
+    },
+    exited: proc.exited,
+    stderr: () => err,
+  };
+}
+
+/** Pids of live processes whose environment has AGENTFLOW_INSTANCE (any data directory). */
+export function processesOfSession(sessionId: string): number[] {
+  const out = Bun.spawnSync([
+    'bash',
+    '-c',
+    `grep -lza "AGENTFLOW_SESSION_ID=${sessionId}" /proc/[0-9]*/environ 2>/dev/null`,
+  ]);
+  return out.stdout
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((p) => Number(p.split('/')[2]))
+    .filter((pid) => pid !== process.pid);
+}
