@@ -1,10 +1,18 @@
 // Test fixtures: an app built in-process on a temporary data directory (route tests call
 // app.handle with no port), and the real server process for end-to-end tests.
 import type { Subprocess } from 'bun';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../src/app.ts';
+import { processesWithEnv } from '../src/backends/bash/processes.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { silentLogger } from '../src/core/log.ts';
 import { createServices, type Services } from '../src/server.ts';
@@ -192,4 +200,52 @@ export function processesOfSession(sessionId: string): number[] {
     .filter(Boolean)
     .map((p) => Number(p.split('/')[2]))
     .filter((pid) => pid !== process.pid);
+}
+
+/** The AGENTFLOW_INSTANCE mark the server gives every process of this data directory's sessions. */
+export function instanceIdOf(dataDir: string): string {
+  return new Bun.CryptoHasher('sha256').update(realpathSync(dataDir)).digest('hex').slice(0, 16);
+}
+
+/** True while `pid` runs (a zombie waiting to be reaped counts as gone). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Live pids (not zombies) of processes started for sessions of the server on `dataDir`. */
+export function processesOfDataDir(dataDir: string): number[] {
+  return processesWithEnv('AGENTFLOW_INSTANCE', instanceIdOf(dataDir)).filter(isAlive);
+}
+
+/**
+ * Test cleanup: SIGKILLs the servers still running, then the processes of their sessions, then
+ * removes their data directories and `dirs`. Empties `servers` and `dirs`.
+ */
+export async function cleanupServers(servers: ServerProcess[], dirs: string[] = []): Promise<void> {
+  const list = servers.splice(0);
+  for (const s of list) {
+    if (s.proc.exitCode === null && s.proc.signalCode === null) await s.kill();
+  }
+  for (const dir of new Set([...list.map((s) => s.dataDir), ...dirs.splice(0)])) {
+    if (!existsSync(dir)) continue;
+    for (const pid of processesOfDataDir(dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Like processesOfSession, limited to the server on `dataDir` (ids repeat across data dirs). */
+export function processesOfSessionIn(dataDir: string, sessionId: string): number[] {
+  const mine = new Set(processesOfDataDir(dataDir));
+  return processesOfSession(sessionId).filter((pid) => mine.has(pid));
 }

@@ -223,12 +223,13 @@ export class SessionManager {
     customName?: string,
   ): Promise<{ session: Session; created: boolean }> {
     const backend = this.sessionBackend(resourceType);
+    // Validated even when the session exists: a bad config is an error, not silently ignored.
+    const validConfig = this.parseConfig(resourceType, config);
     const k = key(workerId, resourceType);
     const existing = this.sessions.get(k);
     if (existing) return { session: existing, created: false };
     const pending = this.creating.get(k);
     if (pending) return { session: await pending, created: false };
-    const validConfig = this.parseConfig(resourceType, config);
     const promise = this.create(backend, workerId, validConfig, customName, false);
     this.creating.set(k, promise);
     try {

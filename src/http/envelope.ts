@@ -58,8 +58,12 @@ interface ElysiaValidationLike {
 export function classify(code: string | number, error: unknown, request: Request): AgentFlowError {
   if (error instanceof AgentFlowError) return error;
   switch (code) {
-    case 'PARSE':
+    case 'PARSE': {
+      // Elysia wraps what our body parser throws; keep our error when it is one.
+      const cause = (error as { cause?: unknown }).cause;
+      if (cause instanceof AgentFlowError) return cause;
       return new ParameterError('Malformed request body: expected a JSON object.');
+    }
     case 'VALIDATION': {
       const v = error as ElysiaValidationLike;
       const where = v.type === 'body' ? 'request body' : (v.type ?? 'request');

@@ -93,6 +93,13 @@ export default defineBackendModule({
       }
       base.PATH ??= '/usr/local/bin:/usr/bin:/bin';
       const sessionEnv = (info.config.env ?? {}) as Record<string, string>;
+      for (const name of Object.keys(sessionEnv)) {
+        if (!ENV_NAME.test(name)) {
+          throw new ParameterError(
+            `Invalid session config for bash: env name "${name}" is not a valid variable name`,
+          );
+        }
+      }
       return {
         ...base,
         HOME: workspace,
@@ -123,18 +130,21 @@ export default defineBackendModule({
 
     const open = (info: SessionInfo, restoreIn?: string): BashHandle => {
       const workspace = workspaceOf(info);
+      const vars = shellEnv(info, workspace);
       mkdirSync(workspace, { recursive: true });
-      const cwd = startDir(info, workspace);
-      const shell = new ShellSession(
-        {
+      try {
+        const cwd = startDir(info, workspace);
+        const options = {
           shell: shellPath,
           cwd,
-          env: shellEnv(info, workspace),
+          env: vars,
           outputLimit: config.output_limit_bytes,
-        },
-        restoreIn ?? cwd,
-      );
-      return { shell, workspace };
+        };
+        return { shell: new ShellSession(options, restoreIn ?? cwd), workspace };
+      } catch (err) {
+        if (!restoreIn) rmSync(workspace, { recursive: true, force: true });
+        throw err;
+      }
     };
 
     return {
