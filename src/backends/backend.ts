@@ -21,6 +21,8 @@ export interface ToolContext<H> {
   /** The session's live handle; undefined for shared (sessionless) backends. */
   readonly session: H;
   readonly sessionId: string | null;
+  /** The config of the worker's session of this type (defaults applied), or null when none. */
+  readonly sessionConfig: Record<string, unknown> | null;
   readonly workerId: string;
   /** Milliseconds left for this call; the handler stops its work by then. */
   readonly timeoutMs: number;
@@ -59,8 +61,13 @@ export interface Backend<H = any> {
   /** The resource type, e.g. `bash`. */
   readonly name: string;
   readonly description: string;
-  /** Present for session backends: the schema `/session/create` validates `config` against. */
+  /** Present when workers may create sessions: the schema `/session/create` validates against. */
   readonly sessionConfig?: TSchema;
+  /**
+   * Shared backends (rag) run their tools without a session and never make temporary ones; a
+   * session a worker creates for one only carries config defaults handed to its calls.
+   */
+  readonly shared?: boolean;
   readonly tools: readonly ToolDefinition<any, H>[];
 
   /** Loads what the backend needs before its first call; runs its heavy part in worker threads. */

@@ -78,10 +78,15 @@ export class Executor {
       const params = tool.parseParams(req.params ?? {});
       await this.warmup.ensure(tool.resourceType);
       let data: unknown;
+      let session = this.sessions.get(req.workerId, tool.resourceType);
       if (!tool.needsSession) {
-        data = await this.invoke(tool, params, undefined, null, req.workerId, deadline);
+        // Shared backend: no queue; the worker's session, if any, only lends its config.
+        if (session) {
+          meta.session_id = session.id;
+          this.sessions.refresh(req.workerId, tool.resourceType);
+        }
+        data = await this.invoke(tool, params, session, req.workerId, deadline);
       } else {
-        let session = this.sessions.get(req.workerId, tool.resourceType);
         if (!session) {
           session = temporary = await this.sessions.createTemporary(
             req.workerId,
@@ -91,8 +96,8 @@ export class Executor {
         }
         meta.session_id = session.id;
         const s = session;
-        data = await this.sessions.run(s, deadline, (handle) =>
-          this.invoke(tool, params, handle, s.id, req.workerId, deadline),
+        data = await this.sessions.run(s, deadline, () =>
+          this.invoke(tool, params, s, req.workerId, deadline),
         );
       }
       meta.execution_time_ms = elapsed(started);
@@ -110,16 +115,16 @@ export class Executor {
   private invoke(
     tool: RegisteredTool,
     params: Record<string, unknown>,
-    handle: unknown,
-    sessionId: string | null,
+    session: Session | undefined,
     workerId: string,
     deadline: number,
   ): Promise<unknown> {
     const timeoutMs = Math.max(1, deadline - Date.now());
     const abort = new AbortController();
     const ctx: ToolContext<unknown> = {
-      session: handle,
-      sessionId,
+      session: session?.handle,
+      sessionId: session?.id ?? null,
+      sessionConfig: session?.info.config ?? null,
       workerId,
       timeoutMs,
       signal: abort.signal,

@@ -4,7 +4,6 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { Backend, SessionInfo } from '../backends/backend.ts';
 import {
-  AgentFlowError,
   ExecutionTimeoutError,
   InternalError,
   ParameterError,
@@ -196,7 +195,7 @@ export class SessionManager {
     }
     if (!backend.sessionConfig) {
       throw new ParameterError(
-        `Resource type "${resourceType}" is shared and has no sessions: call its tools directly.`,
+        `Resource type "${resourceType}" has no sessions: call its tools directly.`,
       );
     }
     return backend;
@@ -435,8 +434,4 @@ export class SessionManager {
       }),
     );
   }
-}
-
-export function isAgentFlowError(err: unknown): err is AgentFlowError {
-  return err instanceof AgentFlowError;
 }

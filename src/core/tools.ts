@@ -14,7 +14,7 @@ export interface RegisteredTool {
   readonly backend: Backend;
   readonly definition: ToolDefinition;
   readonly hidden: boolean;
-  /** True when the tool runs on a per-worker session (the backend has a session config). */
+  /** True when the tool runs on a per-worker session (made temporary when the worker has none). */
   readonly needsSession: boolean;
   parseParams(params: unknown): Record<string, unknown>;
 }
@@ -60,7 +60,7 @@ export class ToolRegistry {
       backend,
       definition: def,
       hidden: def.hidden === true,
-      needsSession: backend.sessionConfig !== undefined,
+      needsSession: backend.sessionConfig !== undefined && backend.shared !== true,
       parseParams: (params) =>
         validator.parse(
           params,
