@@ -98,6 +98,7 @@ function storeFailure(what: string, err: unknown): InternalError {
 export class SessionManager {
   private readonly sessions = new Map<string, Session>();
   private readonly creating = new Map<string, Promise<Session>>();
+  private readonly temporaries = new Set<Session>();
   private readonly backends: Map<string, Backend>;
   private readonly configValidators = new Map<string, Validator<TSchema>>();
   private sweeper: ReturnType<typeof setInterval> | undefined;
@@ -241,13 +242,24 @@ export class SessionManager {
   }
 
   /** A session for one call only: never stored, destroyed by `finishTemporary`. */
-  createTemporary(workerId: string, resourceType: string): Promise<Session> {
+  async createTemporary(workerId: string, resourceType: string): Promise<Session> {
     const backend = this.sessionBackend(resourceType);
-    return this.create(backend, workerId, this.parseConfig(resourceType, {}), undefined, true);
+    const config = this.parseConfig(resourceType, {});
+    const session = await this.create(backend, workerId, config, undefined, true);
+    this.temporaries.add(session);
+    return session;
   }
 
   async finishTemporary(session: Session): Promise<void> {
+    this.temporaries.delete(session);
     await this.destroySession(session, 'temporary');
+  }
+
+  /** Temporary sessions are never kept: shutdown destroys them whatever it does with the rest. */
+  private async destroyTemporaries(): Promise<void> {
+    const list = [...this.temporaries];
+    this.temporaries.clear();
+    await Promise.all(list.map((s) => this.destroySession(s, 'shutdown')));
   }
 
   private parseConfig(resourceType: string, config: unknown): Record<string, unknown> {
@@ -417,11 +429,13 @@ export class SessionManager {
   }
 
   async destroyAll(): Promise<void> {
+    await this.destroyTemporaries();
     await Promise.all([...this.sessions.values()].map((s) => this.destroySession(s, 'shutdown')));
   }
 
   /** Shutdown that keeps sessions: backends let go of live handles; rows stay for the next start. */
   async detachAll(): Promise<void> {
+    await this.destroyTemporaries();
     await Promise.all(
       [...this.sessions.values()].map(async (s) => {
         if (s.handle === undefined) return;

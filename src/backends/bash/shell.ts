@@ -4,6 +4,7 @@
 import type { Subprocess } from 'bun';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { SessionStateError } from '../../core/errors.ts';
 import { StreamCapture } from './capture.ts';
 import { killAll, killTree, processesUnder } from './processes.ts';
 
@@ -53,6 +54,8 @@ export class ShellSession {
   private strayOut: Buffer[] = [];
   private strayErr: Buffer[] = [];
   private exited = false;
+  /** Set by kill(): the session is being destroyed or detached, not just this command. */
+  private closed = false;
   cwd: string;
 
   constructor(
@@ -127,6 +130,7 @@ export class ShellSession {
   /** Runs one command; never rejects for the command's own failures. */
   async run(command: string, timeoutMs: number): Promise<RunResult> {
     if (this.pending) throw new Error('ShellSession.run called while a command is running');
+    if (this.closed) throw new SessionStateError('The session was destroyed.');
     if (this.exited) this.respawn();
     const started = performance.now();
     const nonce = randomBytes(9).toString('base64url');
@@ -170,7 +174,7 @@ export class ShellSession {
     } else if (this.exited) {
       exitCode = this.proc.exitCode ?? (timedOut ? 137 : null);
     }
-    return {
+    const result: RunResult = {
       stdout: out.text(),
       stderr: err.text(),
       exit_code: exitCode,
@@ -179,6 +183,13 @@ export class ShellSession {
       cwd: this.cwd,
       duration_ms: Math.round((performance.now() - started) * 100) / 100,
     };
+    if (this.closed) {
+      throw new SessionStateError(
+        'The session was destroyed (or the server stopped) while the command ran; it was killed.',
+        result,
+      );
+    }
+    return result;
   }
 
   /**
@@ -207,6 +218,7 @@ export class ShellSession {
 
   /** Kills the shell and everything it started. */
   kill(): void {
+    this.closed = true;
     this.exited = true;
     killTree(this.proc.pid);
     try {
