@@ -215,13 +215,16 @@ describe('destroy', () => {
     expect(again.body.code).toBe(1003);
   });
 
-  test('a call queued behind a destroy answers 1003', async () => {
+  test('a running call and one queued behind a destroy answer 1003', async () => {
     await create('destroy-queued');
     const first = run('destroy-queued', 'sleep 0.3');
     const second = run('destroy-queued', 'echo never');
     await Bun.sleep(50);
     await t.post('/session/destroy', { worker_id: 'destroy-queued' });
-    await first;
+    // The running command was killed with the session: not reported as a success.
+    const killed = await first;
+    expect(killed.body.code).toBe(1003);
+    expect(killed.status).toBe(409);
     const r = await second;
     expect(r.body.code).toBe(1003);
   });
