@@ -7,6 +7,7 @@ import { createApp, type AppDeps, type ShutdownRequest } from './app.ts';
 import type { Backend, BackendModule } from './backends/backend.ts';
 import { backendModules } from './backends/index.ts';
 import type { Config } from './config.ts';
+import { lockDataDir } from './core/datadir-lock.ts';
 import { Executor } from './core/executor.ts';
 import { Gate } from './core/gate.ts';
 import type { Logger } from './core/log.ts';
@@ -32,7 +33,14 @@ export async function createServices(
   const dataDir = resolve(config.data_dir);
   mkdirSync(dataDir, { recursive: true });
   const instanceId = createHash('sha256').update(realpathSync(dataDir)).digest('hex').slice(0, 16);
-  const store = Store.open(dataDir);
+  const unlock = lockDataDir(dataDir);
+  let store: Store;
+  try {
+    store = Store.open(dataDir);
+  } catch (err) {
+    unlock();
+    throw err;
+  }
 
   const backends: Backend[] = [];
   for (const module of backendModules as readonly BackendModule[]) {
@@ -75,6 +83,7 @@ export async function createServices(
       else await sessions.detachAll();
       for (const b of backends) await b.close?.().catch(() => undefined);
       store.close();
+      unlock();
       log.info('shutdown.done');
     })());
 

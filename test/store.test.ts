@@ -3,7 +3,9 @@ import { Database } from 'bun:sqlite';
 import { expect, test } from 'bun:test';
 import { join } from 'node:path';
 import { STORE_FILE, Store, type StoredSession } from '../src/core/store.ts';
-import { tempDir } from './helpers.ts';
+import { silentLogger } from '../src/core/log.ts';
+import { createServices } from '../src/server.ts';
+import { buildApp, tempDir } from './helpers.ts';
 
 const row = (id: string, worker: string): StoredSession => ({
   session_id: id,
@@ -65,4 +67,17 @@ test('a store from a newer server is refused with a clear message', () => {
   db.exec('UPDATE schema_version SET version = 99');
   db.close();
   expect(() => Store.open(dir)).toThrow(/schema version 99/);
+});
+
+test('one server per data directory: a second one is refused until the first stops', async () => {
+  const first = await buildApp();
+  try {
+    await expect(createServices(first.services.config, silentLogger)).rejects.toThrow(
+      /another agentflow server/,
+    );
+  } finally {
+    await first.services.shutdown({ force: true, cleanupSessions: true });
+  }
+  const second = await createServices(first.services.config, silentLogger);
+  await second.shutdown({ force: true, cleanupSessions: true });
 });
