@@ -78,7 +78,7 @@ test('a worker task reports progress and errors', async () => {
   );
   expect(ok.shellPath).toContain('bash');
   expect(progress).toContain(0.5);
-  expect(
+  await expect(
     runWorkerTask(probe, { shell: 'definitely-not-a-shell', workspaceRoot: '/tmp/af-probe' }),
   ).rejects.toThrow(/not found/);
 });
