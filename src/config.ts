@@ -1,6 +1,6 @@
 // The server configuration (SPEC §7): a TypeBox schema with embedded defaults, a JSON file with
 // ${VAR} / ${VAR:-default} expansion, environment overrides, and errors that name the bad field.
-import { t, type Static, type TSchema } from 'elysia';
+import { Type as t, type Static, type TSchema } from '@sinclair/typebox';
 import { readFileSync } from 'node:fs';
 import { backendModules } from './backends/index.ts';
 import { ConfigError } from './core/errors.ts';
@@ -127,7 +127,11 @@ export function loadConfig(
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new ConfigError(`config file ${path} must hold a JSON object`);
     }
-    raw = expandVars(parsed, env) as Record<string, unknown>;
+    try {
+      raw = expandVars(parsed, env) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`config file ${path}: ${(err as Error).message}`);
+    }
   }
   const host = overrides.host ?? env.AGENTFLOW_HOST;
   const port = overrides.port ?? env.AGENTFLOW_PORT;

@@ -114,6 +114,26 @@ describe('bash:run', () => {
     expect(after.body.data.stdout).toBe('here\n1\n');
   });
 
+  test('a timeout kills only what that command started, not earlier background jobs', async () => {
+    const w = await session();
+    await run(w, 'sleep 300 & echo $! > bg.pid');
+    const r = await run(w, 'sleep 100 & sleep 100', { timeout: 0.3 });
+    expect(r.body.code).toBe(2002);
+    const alive = await run(w, 'kill -0 $(cat bg.pid) && echo alive');
+    expect(alive.body.data.stdout).toBe('alive\n');
+  });
+
+  test('destroy also kills processes that left the shell (setsid, double fork)', async () => {
+    const w = await session();
+    const id = await sessionId(w);
+    await run(w, '(setsid sleep 301 &); (sleep 302 &)');
+    await Bun.sleep(100);
+    expect(processesOfSession(id).length).toBeGreaterThanOrEqual(3);
+    await t.post('/session/destroy', { worker_id: w });
+    await Bun.sleep(100);
+    expect(processesOfSession(id)).toEqual([]);
+  });
+
   test('the tool timeout param bounds the command too', async () => {
     const w = await session();
     const started = performance.now();

@@ -187,13 +187,18 @@ describe('per-session queue', () => {
 
   test('a queued call whose deadline passes while waiting answers 2002', async () => {
     await create('queue-timeout');
+    const started = performance.now();
     const [a, b] = await Promise.all([
-      run('queue-timeout', 'sleep 0.6; echo first'),
-      run('queue-timeout', 'echo second', 0.2),
+      run('queue-timeout', 'sleep 0.8; echo first'),
+      run('queue-timeout', 'echo second', 0.2).then((r) => ({ ...r, at: performance.now() })),
     ]);
     expect(a.body.data.stdout).toBe('first\n');
     expect(b.body.code).toBe(2002);
-    expect(b.body.message).toContain('waiting');
+    expect(b.body.message).toContain('1 earlier call(s)');
+    // Answered at its own deadline, not when the running call finished.
+    expect(b.at - started).toBeLessThan(600);
+    const after = await run('queue-timeout', 'echo next');
+    expect(after.body.data.stdout).toBe('next\n');
   });
 });
 

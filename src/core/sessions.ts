@@ -38,6 +38,7 @@ export class Session {
   /** Settles when the previous queued call has finished; the FIFO queue is this chain. */
   private tail: Promise<unknown> = Promise.resolve();
   private waiting = 0;
+  private running = 0;
 
   constructor(
     readonly info: SessionInfo & { state: Record<string, unknown> },
@@ -54,22 +55,40 @@ export class Session {
     return this.info.sessionId;
   }
 
-  /** Runs `fn` after every call queued before it; gives up with 2002 if `deadline` passes first. */
+  /**
+   * Runs `fn` after every call queued before it. A call still waiting when `deadline` passes
+   * answers 2002 at once and is skipped when its turn comes.
+   */
   enqueue<T>(deadline: number, fn: () => Promise<T>): Promise<T> {
-    const ahead = this.waiting++;
+    const ahead = this.waiting + this.running;
+    this.waiting++;
+    let abandoned = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const run = async (): Promise<T> => {
       this.waiting--;
-      if (Date.now() >= deadline) {
-        throw new ExecutionTimeoutError(
-          `Timed out waiting for session ${this.id}: ${ahead} earlier call(s) were still running. ` +
-            'Calls on one session run one at a time; raise the timeout or use another session.',
-        );
+      if (abandoned) throw new ExecutionTimeoutError('abandoned while waiting');
+      clearTimeout(timer);
+      this.running++;
+      try {
+        return await fn();
+      } finally {
+        this.running--;
       }
-      return fn();
     };
     const result = this.tail.then(run, run);
     this.tail = result.catch(() => undefined);
-    return result;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abandoned = true;
+        reject(
+          new ExecutionTimeoutError(
+            `Timed out waiting for session ${this.id}: ${ahead} earlier call(s) were queued or ` +
+              'running. Calls on one session run one at a time; raise the timeout or use another session.',
+          ),
+        );
+      }, deadline - Date.now());
+    });
+    return Promise.race([result, expired]);
   }
 
   view(): SessionView {

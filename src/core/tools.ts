@@ -69,7 +69,6 @@ export class ToolRegistry {
     };
     this.byFullName.set(fullName, tool);
     // `__` is the OpenAI spelling, so a model's function call can be passed straight back.
-    // `__` is the OpenAI spelling, so a model's function call can be passed straight back.
     for (const sep of [':', '.', '_', '-', '__'])
       this.aliases.set(`${backend.name}${sep}${def.name}`, tool);
     const bare = this.aliases.get(def.name);

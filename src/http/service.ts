@@ -1,7 +1,7 @@
 // Service endpoints (SPEC §5): health, readiness, warmup, shutdown.
 import { Elysia, t } from 'elysia';
 import type { AppDeps } from '../app.ts';
-import { ResourceTypeNotFoundError, WarmupError } from '../core/errors.ts';
+import { ResourceTypeNotFoundError, ServiceUnavailableError, WarmupError } from '../core/errors.ts';
 import { VERSION } from '../version.ts';
 import { errorEnvelope, ok } from './envelope.ts';
 import { nullable } from './schemas.ts';
@@ -43,6 +43,16 @@ export const serviceRoutes = (deps: AppDeps, prefix: string) => {
       '/ready',
       ({ request, set }) => {
         const backends = deps.warmup.status();
+        if (deps.gate.closing) {
+          set.status = 503;
+          return errorEnvelope(
+            request,
+            new ServiceUnavailableError('Not ready: the server is shutting down.', {
+              ready: false,
+              backends,
+            }),
+          );
+        }
         if (deps.warmup.ready()) return ok(request, { ready: true, backends });
         set.status = 503;
         const waiting = Object.entries(backends)

@@ -1,7 +1,7 @@
 // The bash backend: a persistent shell per session in its own workspace directory (SPEC §6).
-import { t } from 'elysia';
+import { Type as t } from '@sinclair/typebox';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Backend, BackendEnv, SessionInfo } from '../backend.ts';
 import { defineBackendModule, defineTool } from '../backend.ts';
 import { ExecutionTimeoutError, ParameterError } from '../../core/errors.ts';
@@ -66,7 +66,7 @@ const runResult = t.Object({
   duration_ms: t.Number(),
 });
 
-const encoding = t.Union([t.Literal('utf8'), t.Literal('base64')], { default: 'utf8' });
+const encoding = t.Optional(t.Union([t.Literal('utf8'), t.Literal('base64')], { default: 'utf8' }));
 
 interface BashHandle {
   shell: ShellSession;
@@ -108,7 +108,6 @@ export default defineBackendModule({
         GIT_PAGER: 'cat',
         ...config.env,
         ...sessionEnv,
-        AGENTFLOW_SESSION_ID: info.sessionId,
         AGENTFLOW_WORKSPACE: workspace,
         // Marks every process of this data directory's sessions, so a later start can reap them.
         AGENTFLOW_INSTANCE: env.instanceId,
@@ -119,7 +118,14 @@ export default defineBackendModule({
       const cwd = info.config.cwd as string | undefined;
       if (cwd === undefined) return workspace;
       const dir = isAbsolute(cwd) ? cwd : resolve(workspace, cwd);
-      if (!isAbsolute(cwd)) mkdirSync(dir, { recursive: true });
+      if (!isAbsolute(cwd)) {
+        if (relative(workspace, dir).startsWith('..')) {
+          throw new ParameterError(
+            `Invalid session config for bash: relative cwd "${cwd}" leaves the workspace`,
+          );
+        }
+        mkdirSync(dir, { recursive: true });
+      }
       if (!existsSync(dir) || !statSync(dir).isDirectory()) {
         throw new ParameterError(
           `Invalid session config for bash: cwd "${cwd}" is not a directory`,
@@ -136,6 +142,7 @@ export default defineBackendModule({
         const cwd = startDir(info, workspace);
         const options = {
           shell: shellPath,
+          sessionId: info.sessionId,
           cwd,
           env: vars,
           outputLimit: config.output_limit_bytes,
@@ -238,7 +245,8 @@ export default defineBackendModule({
             },
             { additionalProperties: false },
           ),
-          async run({ path, encoding }, ctx: { session: BashHandle }) {
+          // The validator fills defaults; the destructuring defaults only satisfy the static type.
+          async run({ path, encoding = 'utf8' }, ctx: { session: BashHandle }) {
             return readWorkspaceFile(ctx.session.workspace, path, encoding, config.max_file_bytes);
           },
         }),
@@ -252,11 +260,14 @@ export default defineBackendModule({
               path: t.String({ minLength: 1, maxLength: 4096 }),
               content: t.String(),
               encoding,
-              append: t.Boolean({ default: false }),
+              append: t.Optional(t.Boolean({ default: false })),
             },
             { additionalProperties: false },
           ),
-          async run({ path, content, encoding, append }, ctx: { session: BashHandle }) {
+          async run(
+            { path, content, encoding = 'utf8', append = false },
+            ctx: { session: BashHandle },
+          ) {
             return writeWorkspaceFile(ctx.session.workspace, path, content, encoding, append);
           },
         }),

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { SessionStateError } from '../../core/errors.ts';
 import { StreamCapture } from './capture.ts';
-import { killAll, killTree, processesUnder } from './processes.ts';
+import { killAll, killTree, processesWithEnv } from './processes.ts';
 
 export interface RunResult {
   stdout: string;
@@ -20,6 +20,8 @@ export interface RunResult {
 
 export interface ShellOptions {
   shell: string;
+  /** Exported as AGENTFLOW_SESSION_ID: how processes that left the shell's tree are found. */
+  sessionId: string;
   /** Where the shell starts, and where it restarts when its last directory is gone. */
   cwd: string;
   env: Record<string, string>;
@@ -80,7 +82,7 @@ export class ShellSession {
     if (!existsSync(this.cwd)) this.cwd = this.options.cwd;
     const proc = Bun.spawn([this.options.shell, '--noprofile', '--norc'], {
       cwd: this.cwd,
-      env: this.options.env,
+      env: { ...this.options.env, AGENTFLOW_SESSION_ID: this.options.sessionId },
       stdin: 'pipe',
       stdout: 'pipe',
       stderr: 'pipe',
@@ -143,10 +145,12 @@ export class ShellSession {
     for (const b of this.strayOut.splice(0)) out.push(b);
     for (const b of this.strayErr.splice(0)) err.push(b);
 
-    // `</dev/null` keeps the command from reading the protocol stream; the status and $PWD go
-    // after the marker, NUL-terminated since a directory name may hold any other byte.
+    // AGENTFLOW_COMMAND marks every process this command starts (a temporary assignment: it
+    // does not persist in the shell), so a timeout kills exactly those, not earlier background
+    // jobs. `</dev/null` keeps the command from reading the protocol stream; the status and
+    // $PWD follow the marker, NUL-terminated since a directory name may hold any other byte.
     const line =
-      `eval ${ansiCQuote(command)} </dev/null; __af_ec=$?; ` +
+      `AGENTFLOW_COMMAND=${nonce} eval ${ansiCQuote(command)} </dev/null; __af_ec=$?; ` +
       `printf '%s%d %s\\0' $'${marker.replace('\x1f', '\\x1f')}' "$__af_ec" "$PWD"; ` +
       `printf '%s\\0' $'${marker.replace('\x1f', '\\x1f')}' >&2\n`;
     try {
@@ -160,7 +164,7 @@ export class ShellSession {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      void this.interrupt(finished);
+      void this.interrupt(nonce, finished);
     }, timeoutMs);
     await finished;
     clearTimeout(timer);
@@ -193,11 +197,11 @@ export class ShellSession {
   }
 
   /**
-   * Stops a command past its deadline: kill everything the shell started; if the shell itself is
+   * Stops a command past its deadline: kill every process it started; if the shell itself is
    * still busy (a builtin loop) after a short grace, kill it too — the next command respawns it.
    */
-  private async interrupt(finished: Promise<void>): Promise<void> {
-    killAll(processesUnder(this.proc.pid));
+  private async interrupt(nonce: string, finished: Promise<void>): Promise<void> {
+    killAll(processesWithEnv('AGENTFLOW_COMMAND', nonce));
     const reported = await Promise.race([
       finished.then(() => true),
       Bun.sleep(SHELL_REPORT_GRACE_MS).then(() => false),
@@ -216,11 +220,15 @@ export class ShellSession {
     this.proc = this.spawn();
   }
 
-  /** Kills the shell and everything it started. */
+  /** Kills the shell and everything it started, including processes that left its tree. */
   kill(): void {
     this.closed = true;
     this.exited = true;
     killTree(this.proc.pid);
+    // Daemonised leftovers (setsid, double fork) keep the session's mark; sweep them off the
+    // request path, since reading every process's environment takes a few milliseconds.
+    const id = this.options.sessionId;
+    setTimeout(() => killAll(processesWithEnv('AGENTFLOW_SESSION_ID', id)), 0);
     try {
       this.proc.stdin.end();
     } catch {
