@@ -11,11 +11,12 @@ import type { Logger } from './core/log.ts';
 import type { SessionManager } from './core/sessions.ts';
 import type { ToolRegistry } from './core/tools.ts';
 import type { WarmupManager } from './core/warmup.ts';
-import { errorHandling, requestIdOf } from './http/envelope.ts';
+import { elapsedMs, errorHandling, markStart, requestIdOf } from './http/envelope.ts';
 import { executeRoutes } from './http/execute.ts';
 import { serviceRoutes } from './http/service.ts';
 import { sessionRoutes } from './http/sessions.ts';
 import { toolRoutes } from './http/tools.ts';
+import type { ServerMetrics } from './observability.ts';
 import { VERSION } from './version.ts';
 
 export interface ShutdownRequest {
@@ -31,6 +32,7 @@ export interface AppDeps {
   warmup: WarmupManager;
   gate: Gate;
   log: Logger;
+  metrics: ServerMetrics;
   requestShutdown(req: ShutdownRequest): void;
 }
 
@@ -77,6 +79,7 @@ export function createApp(deps: AppDeps) {
       }),
     )
     .onRequest(({ request, set }) => {
+      markStart(request);
       set.headers['x-request-id'] = requestIdOf(request);
       const url = request.url;
       const query = url.indexOf('?');
@@ -125,6 +128,37 @@ export function createApp(deps: AppDeps) {
         if (header) (body as Record<string, unknown>).worker_id = header;
       }
     })
+    .onAfterResponse({ as: 'global' }, ({ request, route, body, responseValue, set }) => {
+      // One line and one counter per request, after the answer has gone out.
+      const reply = responseValue as { code?: unknown; meta?: { session_id?: unknown } } | null;
+      const status = typeof set.status === 'number' ? set.status : 200;
+      const code = typeof reply?.code === 'number' ? reply.code : status < 400 ? 0 : status;
+      deps.metrics.requests.inc({ route: route || 'unmatched', code: String(code) });
+      const input = (body ?? {}) as { worker_id?: unknown; action?: unknown };
+      deps.log.info('request', {
+        request_id: requestIdOf(request),
+        method: request.method,
+        route: route || new URL(request.url).pathname,
+        status,
+        code,
+        duration_ms: elapsedMs(request),
+        ...(typeof input.worker_id === 'string' ? { worker_id: input.worker_id } : {}),
+        ...(typeof input.action === 'string' ? { action: input.action } : {}),
+        ...(typeof reply?.meta?.session_id === 'string'
+          ? { session_id: reply.meta.session_id }
+          : {}),
+      });
+    })
+    .get(
+      '/metrics',
+      ({ set }) => {
+        set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8';
+        return deps.metrics.registry.render();
+      },
+      {
+        detail: { summary: 'Prometheus metrics (see the README for each one)', tags: ['service'] },
+      },
+    )
     .use(routes(''))
     .use(routes('/api/v1'));
 }

@@ -15,8 +15,10 @@ import { SessionManager } from './core/sessions.ts';
 import { Store } from './core/store.ts';
 import { ToolRegistry } from './core/tools.ts';
 import { WarmupManager } from './core/warmup.ts';
+import { createMetrics, type ServerMetrics } from './observability.ts';
 
 export interface Services extends AppDeps {
+  metrics: ServerMetrics;
   store: Store;
   backends: Backend[];
   dataDir: string;
@@ -49,6 +51,7 @@ export async function createServices(
     backends.push(await module.create(section as never, { dataDir, instanceId, log }));
   }
 
+  const metrics = createMetrics();
   const registry = new ToolRegistry(backends);
   const sessions = new SessionManager(
     backends,
@@ -56,6 +59,8 @@ export async function createServices(
     {
       ttlMs: config.sessions.ttl_seconds * 1000,
       sweepIntervalMs: config.sessions.sweep_interval_seconds * 1000,
+      onEvent: (event, resourceType) =>
+        metrics.sessionEvents.inc({ resource_type: resourceType, event }),
     },
     log,
   );
@@ -67,7 +72,10 @@ export async function createServices(
     defaultTimeoutMs: config.execution.default_timeout_seconds * 1000,
     maxTimeoutMs: config.execution.max_timeout_seconds * 1000,
     graceMs: config.execution.grace_seconds * 1000,
+    onCall: (tool, code, seconds) =>
+      metrics.toolCalls.observe({ tool, code: String(code) }, seconds),
   });
+  metrics.watch(sessions, warmup);
 
   let closing: Promise<void> | undefined;
   const shutdown = (req: ShutdownRequest): Promise<void> =>
@@ -96,6 +104,7 @@ export async function createServices(
     gate,
     log,
     store,
+    metrics,
     backends,
     dataDir,
     shutdown,

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createApp } from '../src/app.ts';
 import { processesWithEnv } from '../src/backends/bash/processes.ts';
 import { loadConfig, type Config } from '../src/config.ts';
-import { silentLogger } from '../src/core/log.ts';
+import { silentLogger, type Logger } from '../src/core/log.ts';
 import { createServices, type Services } from '../src/server.ts';
 
 export const ROOT = join(import.meta.dir, '..');
@@ -73,10 +73,13 @@ async function reply(res: Response): Promise<Reply> {
   return { status: res.status, body, headers: res.headers };
 }
 
-export async function buildApp(overrides: Record<string, unknown> = {}): Promise<TestApp> {
+export async function buildApp(
+  overrides: Record<string, unknown> = {},
+  log: Logger = silentLogger,
+): Promise<TestApp> {
   const dataDir = tempDir();
   const config = testConfig(overrides, dataDir);
-  const services = await createServices(config, silentLogger);
+  const services = await createServices(config, log);
   const app = createApp(services);
   const base = 'http://localhost';
   return {

@@ -43,6 +43,8 @@ export interface ExecutorOptions {
   maxTimeoutMs: number;
   /** How long past its deadline a handler may take to stop before the call is abandoned. */
   graceMs: number;
+  /** Told of every finished call (metrics): full tool name, result code, seconds taken. */
+  onCall?: (tool: string, code: number, seconds: number) => void;
 }
 
 export class Executor {
@@ -101,10 +103,16 @@ export class Executor {
         );
       }
       meta.execution_time_ms = elapsed(started);
+      this.options.onCall?.(`${meta.resource_type}:${meta.tool}`, 0, meta.execution_time_ms / 1000);
       return { data, meta: meta as ExecutionMeta };
     } catch (err) {
       meta.execution_time_ms = elapsed(started);
-      throw new ExecutionFailure(toAgentFlowError(err), meta);
+      const error = toAgentFlowError(err);
+      if (meta.tool) {
+        const name = `${meta.resource_type}:${meta.tool}`;
+        this.options.onCall?.(name, error.code, meta.execution_time_ms / 1000);
+      }
+      throw new ExecutionFailure(error, meta);
     } finally {
       if (temporary) await this.sessions.finishTemporary(temporary);
       release();

@@ -17,7 +17,11 @@ import { compileValidator, type Validator } from './validate.ts';
 export interface SessionOptions {
   ttlMs: number;
   sweepIntervalMs: number;
+  /** Told of every lifecycle event (metrics); logging is done here. */
+  onEvent?: (event: SessionEvent, resourceType: string) => void;
 }
+
+export type SessionEvent = 'created' | 'destroyed' | 'expired' | 'restored' | 'temporary';
 
 export interface SessionView {
   session_id: string;
@@ -346,7 +350,7 @@ export class SessionManager {
       await backend.destroySession?.(session.info, session.handle).catch(() => undefined);
       throw storeFailure('record the new session', err);
     }
-    this.log.info('session.created', { session_id: sessionId, worker_id: workerId });
+    this.emit('created', session);
     return session;
   }
 
@@ -363,7 +367,7 @@ export class SessionManager {
         }
         if (session.handle === undefined && session.backend.restoreSession) {
           session.handle = await session.backend.restoreSession(session.info);
-          this.log.info('session.restored', { session_id: session.id });
+          this.emit('restored', session);
         }
         return fn(session.handle);
       })
@@ -440,11 +444,22 @@ export class SessionManager {
       } catch (err) {
         this.log.error('store.delete_failed', { session_id: session.id, error: String(err) });
       }
-      this.log.info(reason === 'expired' ? 'session.expired' : 'session.destroyed', {
-        session_id: session.id,
-        reason,
-      });
     }
+    this.emit(
+      session.info.temporary ? 'temporary' : reason === 'expired' ? 'expired' : 'destroyed',
+      session,
+      reason,
+    );
+  }
+
+  private emit(event: SessionEvent, session: Session, reason?: string): void {
+    this.options.onEvent?.(event, session.info.resourceType);
+    if (event === 'temporary') return; // one per call: the request log covers them
+    this.log.info(`session.${event}`, {
+      session_id: session.id,
+      worker_id: session.info.workerId,
+      ...(reason ? { reason } : {}),
+    });
   }
 
   async destroyAll(): Promise<void> {

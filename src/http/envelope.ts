@@ -14,6 +14,7 @@ export interface Envelope {
 }
 
 const requestIds = new WeakMap<Request, string>();
+const startTimes = new WeakMap<Request, number>();
 let counter = 0;
 const prefix = crypto.randomUUID().slice(0, 8);
 
@@ -26,6 +27,16 @@ export function requestIdOf(request: Request): string {
     requestIds.set(request, id);
   }
   return id;
+}
+
+/** Marks when the request arrived, for the request log. */
+export function markStart(request: Request): void {
+  startTimes.set(request, performance.now());
+}
+
+export function elapsedMs(request: Request): number {
+  const start = startTimes.get(request);
+  return start === undefined ? 0 : Math.round((performance.now() - start) * 100) / 100;
 }
 
 export function ok(request: Request, data: unknown, meta?: Record<string, unknown>): Envelope {
