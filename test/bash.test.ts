@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildApp, processesOfSession, tempDir, type TestApp } from './helpers.ts';
+import { buildApp, processesLeft, processesOfSession, tempDir, type TestApp } from './helpers.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -131,7 +131,7 @@ describe('bash:run', () => {
     expect(processesOfSession(id).length).toBeGreaterThanOrEqual(3);
     await t.post('/session/destroy', { worker_id: w });
     await Bun.sleep(100);
-    expect(processesOfSession(id)).toEqual([]);
+    expect(await processesLeft(id)).toEqual([]);
   });
 
   test('the tool timeout param bounds the command too', async () => {

@@ -252,3 +252,14 @@ export function processesOfSessionIn(dataDir: string, sessionId: string): number
   const mine = new Set(processesOfDataDir(dataDir));
   return processesOfSession(sessionId).filter((pid) => mine.has(pid));
 }
+
+/** Session processes left after `ms` of letting SIGKILLed ones finish exiting (normally none). */
+export async function processesLeft(sessionId: string, ms = 1000): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  let left = processesOfSession(sessionId);
+  while (left.length > 0 && Date.now() < deadline) {
+    await Bun.sleep(20);
+    left = processesOfSession(sessionId);
+  }
+  return left;
+}

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildApp, processesOfSession, type TestApp } from './helpers.ts';
+import { buildApp, processesLeft, processesOfSession, type TestApp } from './helpers.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -90,7 +90,7 @@ describe('TTL', () => {
         [],
       );
       expect(existsSync(workspace)).toBe(false);
-      expect(processesOfSession(id)).toEqual([]);
+      expect(await processesLeft(id)).toEqual([]);
     } finally {
       await short.close();
     }
@@ -125,7 +125,7 @@ describe('temporary sessions', () => {
     const id = r.body.data.stdout.trim();
     expect(r.body.meta.session_id).toBe(id);
     expect(workspaces()).not.toContain(id);
-    expect(processesOfSession(id)).toEqual([]);
+    expect(await processesLeft(id)).toEqual([]);
     expect((await t.post('/session/list', { worker_id: 'temp-ok' })).body.data.sessions).toEqual(
       [],
     );
@@ -148,7 +148,7 @@ describe('temporary sessions', () => {
     expect(r.body.meta.temporary_session).toBe(true);
     const id = r.body.meta.session_id;
     expect(workspaces()).not.toContain(id);
-    expect(processesOfSession(id)).toEqual([]);
+    expect(await processesLeft(id)).toEqual([]);
   });
 });
 
@@ -211,7 +211,7 @@ describe('destroy', () => {
     const d = await t.post('/session/destroy', { worker_id: 'destroy-me', resource_type: 'bash' });
     expect(d.body.data.session_id).toBe(id);
     await Bun.sleep(50);
-    expect(processesOfSession(id)).toEqual([]);
+    expect(await processesLeft(id)).toEqual([]);
     expect(existsSync(join(t.dataDir, 'workspaces', id))).toBe(false);
     const again = await t.post('/session/destroy', {
       worker_id: 'destroy-me',
