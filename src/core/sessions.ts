@@ -167,7 +167,6 @@ export class SessionManager {
         }
       }
     }
-    this.log.info('sessions.restored', { count: this.sessions.size });
   }
 
   private fromRow(row: StoredSession, backend: Backend): Session {

@@ -1,7 +1,7 @@
 // Worker-thread tasks: the server side starts a worker for one task and collects its answer; the
 // worker side (serveTask) wraps a function. Backends use this for warmups and heavy work so the
-// HTTP loop never blocks. Workers must be created from `new URL('./x.ts', import.meta.url)` so
-// `bun build --compile` can embed them (see NOTES-MACHINE.md).
+// HTTP loop never blocks. Worker files are named `*-worker.ts` and located with workerUrl() so
+// the compiled binary finds them too (see NOTES-MACHINE.md).
 
 export type TaskMessage =
   | { type: 'progress'; fraction: number; detail?: string }
@@ -54,4 +54,18 @@ export function serveTask<I, O>(
       post({ type: 'error', message: err instanceof Error ? err.message : String(err) });
     }
   };
+}
+
+/**
+ * Where worker entry files are: src/ in development; in a compiled binary, the bundle's root,
+ * where `bun build --compile` keeps entry points at their paths relative to src/ (see
+ * scripts/build-binary.ts, which adds every `*-worker.ts` as an entry point).
+ */
+const SRC_ROOT = import.meta.url.includes('/$bunfs/')
+  ? new URL('./', import.meta.url)
+  : new URL('../', import.meta.url);
+
+/** The URL of a worker entry file given by its path under src/, e.g. `backends/bash/probe-worker.ts`. */
+export function workerUrl(pathFromSrc: string): URL {
+  return new URL(pathFromSrc, SRC_ROOT);
 }

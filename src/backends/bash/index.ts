@@ -5,6 +5,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Backend, BackendEnv, SessionInfo } from '../backend.ts';
 import { defineBackendModule, defineTool } from '../backend.ts';
 import { ExecutionTimeoutError, ParameterError } from '../../core/errors.ts';
+import { workerUrl } from '../../core/workers.ts';
 import { readWorkspaceFile, writeWorkspaceFile } from './files.ts';
 import type { ProbeResult } from './probe-worker.ts';
 import { killAll, processesWithEnv } from './processes.ts';
@@ -161,7 +162,7 @@ export default defineBackendModule({
 
       async warmup(ctx) {
         const probe = await ctx.runInWorker<ProbeResult>(
-          new URL('./probe-worker.ts', import.meta.url),
+          workerUrl('backends/bash/probe-worker.ts'),
           { shell: config.shell, workspaceRoot },
         );
         shellPath = probe.shellPath;
