@@ -68,7 +68,8 @@ async function main(): Promise<void> {
   const log = createLogger(config.log_level as LogLevel);
   let services;
   try {
-    services = await createServices(config, log, () => exit());
+    const configPath = args.config ?? process.env.AGENTFLOW_CONFIG;
+    services = await createServices(config, log, () => exit(), configPath);
   } catch (err) {
     fail(`cannot start: ${(err as Error).message}`);
   }

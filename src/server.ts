@@ -31,6 +31,8 @@ export async function createServices(
   log: Logger,
   /** Called once a shutdown requested over HTTP has finished (main.ts exits the process). */
   onStopped: () => void = () => {},
+  /** The config file, hidden from sessions (it may hold keys). */
+  configPath?: string,
 ): Promise<Services> {
   const dataDir = resolve(config.data_dir);
   mkdirSync(dataDir, { recursive: true });
@@ -48,7 +50,8 @@ export async function createServices(
   for (const module of backendModules as readonly BackendModule[]) {
     const section = (config.backends as Record<string, { enabled?: boolean }>)[module.name];
     if (section?.enabled === false) continue;
-    backends.push(await module.create(section as never, { dataDir, instanceId, log }));
+    const hiddenPaths = configPath ? [resolve(configPath)] : [];
+    backends.push(await module.create(section as never, { dataDir, instanceId, log, hiddenPaths }));
   }
 
   const metrics = createMetrics();

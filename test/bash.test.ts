@@ -191,14 +191,33 @@ describe('session config', () => {
     expect(mode).toBe('test');
   });
 
-  test('absolute cwd', async () => {
+  test('absolute cwd: refused outside the workspace in the sandbox, allowed in host_dirs', async () => {
     const dir = tempDir();
-    await t.post('/session/create', {
+    const refused = await t.post('/session/create', {
       worker_id: 'cfg2',
       resource_type: 'bash',
       config: { cwd: dir },
     });
-    expect((await run('cfg2', 'pwd')).body.data.stdout).toBe(dir + '\n');
+    expect(refused.status).toBe(400);
+    expect(refused.body.code).toBe(1002);
+    expect(refused.body.message).toContain('host_dirs');
+    const allowed = await buildApp({ backends: { bash: { host_dirs: [dir] } } });
+    try {
+      await allowed.post('/session/create', {
+        worker_id: 'cfg3',
+        resource_type: 'bash',
+        config: { cwd: dir },
+      });
+      const r = await allowed.post('/execute', {
+        worker_id: 'cfg3',
+        action: 'bash:run',
+        params: { command: 'pwd; echo hi > made-here' },
+      });
+      expect(r.body.data.stdout).toBe(dir + '\n');
+      expect(existsSync(join(dir, 'made-here'))).toBe(true);
+    } finally {
+      await allowed.close();
+    }
   });
 });
 

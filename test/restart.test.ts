@@ -1,7 +1,7 @@
 // End-to-end: sessions survive a restart of the real server process (SPEC §3 "Persistence"), after
 // a kill -9 and after a clean SIGTERM, and nothing of the previous process is left running.
 import { afterEach, expect, test } from 'bun:test';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   cleanupServers,
@@ -121,8 +121,15 @@ async function populate(s: ServerProcess): Promise<Fixture> {
   expect(moved.exit_code).toBe(0);
   expect(moved.cwd.endsWith('/proj/src')).toBe(true);
   expect(moved.stdout).toBe(moved.cwd + '\n');
-  const bg = await run(s, 'alice', 'sleep 300 >/dev/null 2>&1 & echo $!');
-  const sleepPid = Number(bg.stdout.trim());
+  // $! is a pid inside the sandbox's pid namespace: find the sleep by its unique argument.
+  await run(s, 'alice', 'sleep 300.25 >/dev/null 2>&1 &');
+  const sleepPid = processesOfSessionIn(s.dataDir, alice.session_id).find((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'latin1') === 'sleep\u0000300.25\u0000';
+    } catch {
+      return false;
+    }
+  })!;
   expect(isAlive(sleepPid)).toBe(true);
   const bobRun = await run(s, 'bob', 'echo "$X" && pwd');
   expect(bobRun.stdout).toBe(`\n${bobRun.cwd}\n`);
@@ -171,10 +178,20 @@ test('after kill -9 a new server on the same data dir restores the sessions and 
 
   await first.kill(); // SIGKILL: no shutdown code runs
   expect(first.proc.signalCode).toBe('SIGKILL');
-  // The old shells and the background sleep outlive a SIGKILLed server until the next start.
-  expect(isAlive(fixture.sleepPid)).toBe(true);
-
+  // Sandboxed shells die with the server (bwrap --die-with-parent); none is left once the new
+  // server answers.
   const second = await start(dir);
+  await checkRestored(second, fixture);
+});
+
+test('without a sandbox, shells outlive a kill -9 and the next start reaps them', async () => {
+  const unsandboxed = { backends: { bash: { isolation: 'none' } } };
+  const dir = newDataDir();
+  const first = await start(dir, unsandboxed);
+  const fixture = await populate(first);
+  await first.kill();
+  expect(isAlive(fixture.sleepPid)).toBe(true);
+  const second = await start(dir, unsandboxed);
   await checkRestored(second, fixture);
 });
 

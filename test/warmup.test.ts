@@ -1,7 +1,8 @@
 // Warmup runs in real worker threads; a failed warmup answers 2003 and keeps /ready at 503 while
 // the rest of the server works.
 import { expect, test } from 'bun:test';
-import { runWorkerTask } from '../src/core/workers.ts';
+import type { ProbeInput, ProbeResult } from '../src/backends/bash/probe-worker.ts';
+import { runWorkerTask, workerUrl } from '../src/core/workers.ts';
 import { buildApp } from './helpers.ts';
 
 test('bash warmup probes the shell in a worker thread', async () => {
@@ -70,15 +71,18 @@ test('a failed warmup is 2003 on use and on /warmup, /ready says why, health sta
 
 test('a worker task reports progress and errors', async () => {
   const progress: number[] = [];
-  const probe = new URL('../src/backends/bash/probe-worker.ts', import.meta.url);
-  const ok = await runWorkerTask<{ shellPath: string }>(
-    probe,
-    { shell: 'bash', workspaceRoot: '/tmp/af-probe' },
-    (f) => progress.push(f),
-  );
+  const probe = workerUrl('backends/bash/probe-worker.ts');
+  const input: ProbeInput = {
+    shell: 'bash',
+    workspaceRoot: '/tmp/af-probe',
+    isolation: 'auto',
+    wantLimits: false,
+  };
+  const ok = await runWorkerTask<ProbeResult>(probe, input, (f) => progress.push(f));
   expect(ok.shellPath).toContain('bash');
-  expect(progress).toContain(0.5);
-  await expect(
-    runWorkerTask(probe, { shell: 'definitely-not-a-shell', workspaceRoot: '/tmp/af-probe' }),
-  ).rejects.toThrow(/not found/);
+  expect(ok.isolation).toBe('bwrap');
+  expect(progress).toEqual([0.3, 0.6]);
+  await expect(runWorkerTask(probe, { ...input, shell: 'definitely-not-a-shell' })).rejects.toThrow(
+    /not found/,
+  );
 });

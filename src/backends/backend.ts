@@ -95,6 +95,8 @@ export interface BackendEnv {
   /** Identifies this data directory's server; marks processes so a later start can reap them. */
   readonly instanceId: string;
   readonly log: Logger;
+  /** Files sessions must never see (the config file, which may hold keys). */
+  readonly hiddenPaths: readonly string[];
 }
 
 export interface BackendModule<C extends TSchema = TSchema> {

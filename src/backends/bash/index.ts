@@ -7,8 +7,9 @@ import { defineBackendModule, defineTool } from '../backend.ts';
 import { ExecutionTimeoutError, ParameterError } from '../../core/errors.ts';
 import { workerUrl } from '../../core/workers.ts';
 import { readWorkspaceFile, writeWorkspaceFile } from './files.ts';
-import type { ProbeResult } from './probe-worker.ts';
+import type { ProbeInput, ProbeResult } from './probe-worker.ts';
 import { killAll, processesWithEnv } from './processes.ts';
+import { shellPrefix, type SandboxPlan } from './sandbox.ts';
 import { ShellSession } from './shell.ts';
 
 export const bashConfigSchema = t.Object(
@@ -29,6 +30,31 @@ export const bashConfigSchema = t.Object(
       default: {},
       description: 'Environment given to every shell, before the session config env',
     }),
+    isolation: t.Union([t.Literal('auto'), t.Literal('bwrap'), t.Literal('none')], {
+      default: 'auto',
+      description:
+        'auto: bubblewrap when it works here, else none with a warning; bwrap: required; none: no sandbox',
+    }),
+    allow_network: t.Boolean({
+      default: false,
+      description: 'Whether a session may ask for network access (session config network: true)',
+    }),
+    host_dirs: t.Array(t.String({ minLength: 1 }), {
+      default: [],
+      description: 'Host directories sessions may use as cwd, bound read-write into the sandbox',
+    }),
+    limits: t.Object(
+      {
+        cpu_seconds: t.Optional(t.Integer({ minimum: 1, description: 'CPU seconds per process' })),
+        memory_mb: t.Optional(t.Integer({ minimum: 16, description: 'Address space per process' })),
+        file_size_mb: t.Integer({ default: 1024, minimum: 1, description: 'Largest file written' }),
+        open_files: t.Integer({ default: 1024, minimum: 16 }),
+        processes: t.Optional(
+          t.Integer({ minimum: 1, description: 'Processes of the user (not enforced for root)' }),
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false, default: {} },
 );
@@ -43,6 +69,9 @@ const sessionConfig = t.Object(
         maxLength: 4096,
         description: 'Start directory; relative paths are inside the workspace',
       }),
+    ),
+    network: t.Optional(
+      t.Boolean({ description: 'Network access (only when the server config allows it)' }),
     ),
     env: t.Optional(
       t.Record(
@@ -83,6 +112,16 @@ export default defineBackendModule({
   create(config, env: BackendEnv): Backend<BashHandle> {
     const workspaceRoot = join(env.dataDir, 'workspaces');
     let shellPath = config.shell;
+    const plan: SandboxPlan = {
+      isolation: 'none', // decided by warmup, which runs before any session starts
+      bwrapPath: 'bwrap',
+      dataDir: env.dataDir,
+      hiddenPaths: env.hiddenPaths,
+      hostDirs: config.host_dirs.map((d) => resolve(d)),
+      limits: config.limits,
+    };
+    const insideAny = (dir: string, roots: readonly string[]) =>
+      roots.some((r) => !relative(r, dir).startsWith('..'));
 
     const workspaceOf = (info: SessionInfo) => join(workspaceRoot, info.sessionId);
 
@@ -132,6 +171,12 @@ export default defineBackendModule({
           `Invalid session config for bash: cwd "${cwd}" is not a directory`,
         );
       }
+      if (plan.isolation === 'bwrap' && !insideAny(dir, [workspace, ...plan.hostDirs])) {
+        throw new ParameterError(
+          `Invalid session config for bash: cwd "${cwd}" is outside the session workspace; ` +
+            'sandboxed sessions may only start in their workspace or in backends.bash.host_dirs',
+        );
+      }
       return dir;
     };
 
@@ -141,8 +186,16 @@ export default defineBackendModule({
       mkdirSync(workspace, { recursive: true });
       try {
         const cwd = startDir(info, workspace);
+        const network = info.config.network === true;
+        if (network && !config.allow_network) {
+          throw new ParameterError(
+            'Invalid session config for bash: network access is disabled by the server ' +
+              '(backends.bash.allow_network)',
+          );
+        }
         const options = {
           shell: shellPath,
+          prefix: (dir: string) => shellPrefix(plan, workspace, dir, network),
           sessionId: info.sessionId,
           cwd,
           env: vars,
@@ -161,12 +214,27 @@ export default defineBackendModule({
       sessionConfig,
 
       async warmup(ctx) {
+        const input: ProbeInput = {
+          shell: config.shell,
+          workspaceRoot,
+          isolation: config.isolation,
+          wantLimits: Object.keys(config.limits).length > 0,
+        };
         const probe = await ctx.runInWorker<ProbeResult>(
           workerUrl('backends/bash/probe-worker.ts'),
-          { shell: config.shell, workspaceRoot },
+          input,
         );
         shellPath = probe.shellPath;
-        env.log.info('bash.ready', { shell: probe.shellPath, version: probe.version });
+        plan.isolation = probe.isolation;
+        plan.bwrapPath = probe.bwrapPath;
+        if (probe.prlimitPath) plan.prlimitPath = probe.prlimitPath;
+        for (const warning of probe.warnings) env.log.warn('bash.warning', { warning });
+        ctx.progress({ fraction: 1, detail: `isolation: ${probe.isolation}` });
+        env.log.info('bash.ready', {
+          shell: probe.shellPath,
+          version: probe.version,
+          isolation: probe.isolation,
+        });
       },
 
       async recover(sessions) {

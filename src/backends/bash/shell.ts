@@ -20,6 +20,8 @@ export interface RunResult {
 
 export interface ShellOptions {
   shell: string;
+  /** The argv before the shell (sandbox, rlimits) for a shell starting in `cwd`. */
+  prefix: (cwd: string) => string[];
   /** Exported as AGENTFLOW_SESSION_ID: how processes that left the shell's tree are found. */
   sessionId: string;
   /** Where the shell starts, and where it restarts when its last directory is gone. */
@@ -80,7 +82,8 @@ export class ShellSession {
     this.exited = false;
     // A restored session starts where it left off, unless that directory is gone.
     if (!existsSync(this.cwd)) this.cwd = this.options.cwd;
-    const proc = Bun.spawn([this.options.shell, '--noprofile', '--norc'], {
+    const argv = [...this.options.prefix(this.cwd), this.options.shell, '--noprofile', '--norc'];
+    const proc = Bun.spawn(argv, {
       cwd: this.cwd,
       env: { ...this.options.env, AGENTFLOW_SESSION_ID: this.options.sessionId },
       stdin: 'pipe',

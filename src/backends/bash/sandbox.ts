@@ -1,0 +1,68 @@
+// How a session's shell is started: the bubblewrap sandbox (read-only system, private /tmp, only
+// its own workspace writable, no view of the data directory, the config or the server's
+// processes, no network unless allowed, dies with the server) and the rlimits, as an argv prefix.
+import { existsSync, statSync } from 'node:fs';
+
+export type Isolation = 'bwrap' | 'none';
+
+export interface Limits {
+  cpu_seconds?: number;
+  memory_mb?: number;
+  file_size_mb?: number;
+  open_files?: number;
+  processes?: number;
+}
+
+export interface SandboxPlan {
+  isolation: Isolation;
+  bwrapPath: string;
+  /** Absent when util-linux's prlimit is missing: limits are then not applied (warned at warmup). */
+  prlimitPath?: string;
+  dataDir: string;
+  /** Files or directories a session must never see (the config file). */
+  hiddenPaths: readonly string[];
+  /** Host directories the operator lets sessions work in (bound read-write at the same path). */
+  hostDirs: readonly string[];
+  limits: Limits;
+}
+
+/** Host directories that hold other users' files, sockets (docker.sock) or secrets. */
+const PRIVATE_DIRS = ['/tmp', '/var/tmp', '/run', '/root', '/home'];
+
+function rlimitArgs(prlimit: string | undefined, limits: Limits): string[] {
+  if (!prlimit) return [];
+  const args: string[] = [];
+  const mb = 1024 * 1024;
+  if (limits.cpu_seconds) args.push(`--cpu=${limits.cpu_seconds}`);
+  if (limits.memory_mb) args.push(`--as=${limits.memory_mb * mb}`);
+  if (limits.file_size_mb) args.push(`--fsize=${limits.file_size_mb * mb}`);
+  if (limits.open_files) args.push(`--nofile=${limits.open_files}`);
+  if (limits.processes) args.push(`--nproc=${limits.processes}`);
+  return args.length > 0 ? [prlimit, ...args, '--'] : [];
+}
+
+/** The argv that precedes `bash --noprofile --norc` for one session's shell. */
+export function shellPrefix(
+  plan: SandboxPlan,
+  workspace: string,
+  cwd: string,
+  network: boolean,
+): string[] {
+  const limits = rlimitArgs(plan.prlimitPath, plan.limits);
+  if (plan.isolation === 'none') return limits;
+  const args = [plan.bwrapPath, '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc'];
+  for (const dir of PRIVATE_DIRS) if (existsSync(dir)) args.push('--tmpfs', dir);
+  // The data directory holds the store and every other workspace: an empty tmpfs replaces it,
+  // and only this session's workspace is bound back in, at the same path.
+  args.push('--tmpfs', plan.dataDir, '--bind', workspace, workspace);
+  for (const dir of plan.hostDirs) if (existsSync(dir)) args.push('--bind', dir, dir);
+  for (const hidden of plan.hiddenPaths) {
+    if (!existsSync(hidden)) continue;
+    if (statSync(hidden).isDirectory()) args.push('--tmpfs', hidden);
+    else args.push('--ro-bind', '/dev/null', hidden);
+  }
+  args.push('--unshare-all');
+  if (network) args.push('--share-net');
+  args.push('--die-with-parent', '--new-session', '--chdir', cwd);
+  return [...limits, ...args];
+}
