@@ -2,10 +2,10 @@
 // No business logic here: request ids, body limits, the shutdown gate and the API key check.
 import { swagger } from '@elysiajs/swagger';
 import { Elysia } from 'elysia';
-import { timingSafeEqual } from 'node:crypto';
 import type { Config } from './config.ts';
 import type { Executor } from './core/executor.ts';
-import { AuthenticationError, ParameterError, PayloadTooLargeError } from './core/errors.ts';
+import { KeyRing, requireAdmin, requireWorker, type Principal } from './core/auth.ts';
+import { ParameterError, PayloadTooLargeError } from './core/errors.ts';
 import type { Gate } from './core/gate.ts';
 import type { Logger } from './core/log.ts';
 import type { SessionManager } from './core/sessions.ts';
@@ -37,13 +37,9 @@ export interface AppDeps {
 }
 
 const OPEN_PATHS = new Set(['/health', '/ready', '/api/v1/health', '/api/v1/ready']);
-
-function keyMatches(sent: string | null, key: string): boolean {
-  if (!sent) return false;
-  const a = Buffer.from(sent);
-  const b = Buffer.from(key);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+/** Routes only an admin key may call (SPEC §8), without the /api/v1 prefix. */
+const ADMIN_ROUTES = new Set(['/shutdown', '/server/shutdown', '/warmup', '/metrics']);
+const principals = new WeakMap<Request, Principal>();
 
 function presentedKey(request: Request): string | null {
   const auth = request.headers.get('authorization');
@@ -54,6 +50,7 @@ function presentedKey(request: Request): string | null {
 export function createApp(deps: AppDeps) {
   const { config, gate } = deps;
   const maxBody = config.limits.max_body_bytes;
+  const keys = new KeyRing(config.api_key, config.api_keys);
   const routes = (prefix: string) =>
     new Elysia({ name: 'routes', seed: prefix })
       .use(serviceRoutes(deps, prefix))
@@ -89,15 +86,9 @@ export function createApp(deps: AppDeps) {
         throw new PayloadTooLargeError(`Request body is ${length} bytes; the limit is ${maxBody}.`);
       }
       if (OPEN_PATHS.has(path)) return;
-      if (gate.closing) gate.enter(); // throws 5002
-      if (
-        config.api_key &&
-        !path.startsWith('/swagger') &&
-        !keyMatches(presentedKey(request), config.api_key)
-      ) {
-        throw new AuthenticationError(
-          'Missing or wrong API key: send it as "Authorization: Bearer <key>" or "X-API-Key".',
-        );
+      gate.assertOpen();
+      if (keys.enabled && !path.startsWith('/swagger')) {
+        principals.set(request, keys.authenticate(presentedKey(request)));
       }
     })
     .onParse({ as: 'global' }, async ({ request }) => {
@@ -127,6 +118,18 @@ export function createApp(deps: AppDeps) {
         const header = request.headers.get('x-worker-id');
         if (header) (body as Record<string, unknown>).worker_id = header;
       }
+    })
+    .onBeforeHandle({ as: 'global' }, ({ request, route, body }) => {
+      // Scopes, once the body (and so the worker id) is known.
+      const principal = principals.get(request);
+      if (!principal) return;
+      const path = route.startsWith('/api/v1/') ? route.slice(7) : route;
+      if (ADMIN_ROUTES.has(path) && (path !== '/warmup' || request.method === 'POST')) {
+        requireAdmin(principal, `${request.method} ${path}`);
+      }
+      const workerId = (body as { worker_id?: unknown } | undefined)?.worker_id;
+      if (typeof workerId === 'string') requireWorker(principal, workerId);
+      else if (path === '/session/list') requireAdmin(principal, 'Listing every session');
     })
     .onAfterResponse({ as: 'global' }, ({ request, route, body, responseValue, set }) => {
       // One line and one counter per request, after the answer has gone out.

@@ -31,6 +31,22 @@ export const configSchema = t.Object(
         description: 'Admin API key (SPEC §8); AGENTFLOW_API_KEY sets it',
       }),
     ),
+    api_keys: t.Array(
+      t.Object(
+        {
+          key: t.String({ minLength: 16 }),
+          name: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
+          scope: t.Union([t.Literal('admin'), t.Literal('worker')], { default: 'worker' }),
+          workers: t.String({
+            default: '*',
+            minLength: 1,
+            description: 'Worker ids this key may act for (glob: * and ?)',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+      { default: [], description: 'More API keys, with scopes' },
+    ),
     sessions: section({
       ttl_seconds: t.Number({ default: 300, exclusiveMinimum: 0 }),
       sweep_interval_seconds: t.Number({ default: 1, exclusiveMinimum: 0 }),

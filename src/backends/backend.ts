@@ -99,13 +99,15 @@ export interface BackendEnv {
   readonly hiddenPaths: readonly string[];
 }
 
-export interface BackendModule<C extends TSchema = TSchema> {
-  readonly name: string;
+export interface BackendModule<C extends TSchema = TSchema, N extends string = string> {
+  readonly name: N;
   /** This backend's section of the server config (`backends.<name>`); must accept `{}`. */
   readonly configSchema: C;
   create(config: Static<C>, env: BackendEnv): Backend | Promise<Backend>;
 }
 
-export function defineBackendModule<C extends TSchema>(m: BackendModule<C>): BackendModule<C> {
+export function defineBackendModule<C extends TSchema, const N extends string>(
+  m: BackendModule<C, N>,
+): BackendModule<C, N> {
   return m;
 }

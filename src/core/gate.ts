@@ -14,12 +14,18 @@ export class Gate {
     return this.active;
   }
 
-  /** Admits one call or throws 5002; the caller must call the returned release exactly once. */
-  enter(): () => void {
-    if (this.closed)
+  /** Throws 5002 once shutdown has begun. */
+  assertOpen(): void {
+    if (this.closed) {
       throw new ServiceUnavailableError(
         'The server is shutting down; retry on another server or after it restarts.',
       );
+    }
+  }
+
+  /** Admits one call or throws 5002; the caller must call the returned release exactly once. */
+  enter(): () => void {
+    this.assertOpen();
     this.active++;
     let released = false;
     return () => {
