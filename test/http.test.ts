@@ -49,7 +49,7 @@ describe('every endpoint answers at its path and under /api/v1', () => {
       const h = await t.get(`${prefix}/health`);
       expect(h.status).toBe(200);
       expect(h.body).toEqual({ status: 'ok', version: expect.any(String) });
-      const w = await t.post(`${prefix}/warmup`, { backends: ['bash'] });
+      const w = await t.post(`${prefix}/warmup`, {});
       expect(w.body.code).toBe(0);
       expect(w.body.data.backends.bash.ok).toBe(true);
       const ws = await t.get(`${prefix}/warmup/status`);
