@@ -30,7 +30,12 @@ const run = (worker: string, headers: Record<string, string>) =>
 
 describe('authentication', () => {
   test('missing or wrong key is 401 + 1006', async () => {
-    for (const headers of [{}, bearer('wrong-key-0123456789abcdef'), { 'x-api-key': 'nope' }]) {
+    const attempts: Record<string, string>[] = [
+      {},
+      bearer('wrong-key-0123456789abcdef'),
+      { 'x-api-key': 'nope' },
+    ];
+    for (const headers of attempts) {
       const r = await run('team-a-1', headers);
       expect(r.status).toBe(401);
       expect(r.body.code).toBe(1006);

@@ -1,7 +1,7 @@
 // Bash session isolation with a real bubblewrap sandbox: what a session can and cannot see,
 // reach and write, and the per-session resource limits.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/core/log.ts';
@@ -109,7 +109,6 @@ describe('bubblewrap sandbox', () => {
     const configDir = mkdtempSync(join(ROOT, '.test-conf-'));
     const configPath = join(configDir, 'agentflow.json');
     writeFileSync(configPath, JSON.stringify({ data_dir: dataDir, log_level: 'silent' }));
-    mkdirSync(join(configDir, 'sub'));
     const services = await createServices(
       loadConfig({ configPath }, {}),
       silentLogger,
@@ -124,14 +123,13 @@ describe('bubblewrap sandbox', () => {
           body: JSON.stringify({
             worker_id: 'conf',
             action: 'bash:run',
-            params: { command: `cat ${configPath} | wc -c; ls ${configDir}` },
+            params: { command: `cat ${configPath} | wc -c` },
           }),
         }),
       );
       const body = (await res.json()) as any;
-      const [size, ...listing] = body.data.stdout.trim().split('\n');
+      const [size] = body.data.stdout.trim().split('\n');
       expect(size).toBe('0');
-      expect(listing).toEqual(['agentflow.json', 'sub']);
     } finally {
       await services.shutdown({ force: true, cleanupSessions: true });
       rmSync(configDir, { recursive: true, force: true });
