@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/core/log.ts';
 import { createApp, createServices } from '../src/server.ts';
-import { ROOT, buildApp, tempDir, type TestApp } from './helpers.ts';
+import {
+  ROOT,
+  buildApp,
+  processesLeft,
+  processesOfSession,
+  tempDir,
+  type TestApp,
+} from './helpers.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -151,6 +158,18 @@ describe('isolation none', () => {
         params: { command: `ls ${open.dataDir}` },
       });
       expect(r.body.data.stdout).toContain('agentflow.db');
+      // Without a pid namespace, destroy hunts down processes that left the shell's tree.
+      await open.post('/session/create', { worker_id: 'leaver', resource_type: 'bash' });
+      const made = await open.post('/execute', {
+        worker_id: 'leaver',
+        action: 'bash:run',
+        params: { command: '(setsid sleep 303 &); (sleep 304 &); echo ok' },
+      });
+      const id = made.body.meta.session_id;
+      await Bun.sleep(50);
+      expect(processesOfSession(id).length).toBeGreaterThanOrEqual(3);
+      await open.post('/session/destroy', { worker_id: 'leaver' });
+      expect(await processesLeft(id)).toEqual([]);
     } finally {
       await open.close();
     }

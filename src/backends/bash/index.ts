@@ -196,6 +196,7 @@ export default defineBackendModule({
         const options = {
           shell: shellPath,
           prefix: (dir: string) => shellPrefix(plan, workspace, dir, network),
+          sweepLeftovers: plan.isolation === 'none',
           sessionId: info.sessionId,
           cwd,
           env: vars,

@@ -22,6 +22,8 @@ export interface ShellOptions {
   shell: string;
   /** The argv before the shell (sandbox, rlimits) for a shell starting in `cwd`. */
   prefix: (cwd: string) => string[];
+  /** Whether kill() must hunt processes that left the shell's tree (no pid namespace). */
+  sweepLeftovers: boolean;
   /** Exported as AGENTFLOW_SESSION_ID: how processes that left the shell's tree are found. */
   sessionId: string;
   /** Where the shell starts, and where it restarts when its last directory is gone. */
@@ -229,9 +231,12 @@ export class ShellSession {
     this.exited = true;
     killTree(this.proc.pid);
     // Daemonised leftovers (setsid, double fork) keep the session's mark; sweep them off the
-    // request path, since reading every process's environment takes a few milliseconds.
-    const id = this.options.sessionId;
-    setTimeout(() => killAll(processesWithEnv('AGENTFLOW_SESSION_ID', id)), 0);
+    // request path, since reading every process's environment takes a few milliseconds. In a
+    // sandbox the pid namespace already took them down with the shell.
+    if (this.options.sweepLeftovers) {
+      const id = this.options.sessionId;
+      setTimeout(() => killAll(processesWithEnv('AGENTFLOW_SESSION_ID', id)), 0);
+    }
     try {
       this.proc.stdin.end();
     } catch {
