@@ -50,6 +50,16 @@ export const configSchema = t.Object(
     sessions: section({
       ttl_seconds: t.Number({ default: 300, exclusiveMinimum: 0 }),
       sweep_interval_seconds: t.Number({ default: 1, exclusiveMinimum: 0 }),
+      max_total: t.Integer({
+        default: 4096,
+        minimum: 1,
+        description: 'Sessions (stored and temporary) open at once; more answer 2004',
+      }),
+      max_per_worker: t.Integer({
+        default: 8,
+        minimum: 1,
+        description: 'Sessions one worker may hold (besides one temporary per call)',
+      }),
     }),
     execution: section({
       default_timeout_seconds: t.Number({ default: 60, exclusiveMinimum: 0 }),

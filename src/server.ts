@@ -62,6 +62,8 @@ export async function createServices(
     {
       ttlMs: config.sessions.ttl_seconds * 1000,
       sweepIntervalMs: config.sessions.sweep_interval_seconds * 1000,
+      maxTotal: config.sessions.max_total,
+      maxPerWorker: config.sessions.max_per_worker,
       onEvent: (event, resourceType) =>
         metrics.sessionEvents.inc({ resource_type: resourceType, event }),
     },

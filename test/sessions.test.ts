@@ -234,3 +234,39 @@ describe('destroy', () => {
     expect(r.body.code).toBe(1003);
   });
 });
+
+describe('caps', () => {
+  test('sessions beyond sessions.max_total answer 2004, temporary ones too; freed slots work again', async () => {
+    const capped = await buildApp({ sessions: { max_total: 2 } });
+    try {
+      const make = (w: string) =>
+        capped.post('/session/create', { worker_id: w, resource_type: 'bash' });
+      expect((await make('cap-1')).body.code).toBe(0);
+      expect((await make('cap-2')).body.code).toBe(0);
+      const third = await make('cap-3');
+      expect(third.status).toBe(503);
+      expect(third.body.code).toBe(2004);
+      expect(third.body.message).toContain('max_total');
+      const temp = await capped.post('/execute', {
+        worker_id: 'cap-temp',
+        action: 'bash:run',
+        params: { command: 'true' },
+      });
+      expect(temp.body.code).toBe(2004);
+      // The existing sessions still answer, and a destroy frees a slot.
+      expect(
+        (
+          await capped.post('/execute', {
+            worker_id: 'cap-1',
+            action: 'bash:run',
+            params: { command: 'true' },
+          })
+        ).body.code,
+      ).toBe(0);
+      await capped.post('/session/destroy', { worker_id: 'cap-1' });
+      expect((await make('cap-3')).body.code).toBe(0);
+    } finally {
+      await capped.close();
+    }
+  });
+});

@@ -8,6 +8,7 @@ import {
   InternalError,
   ParameterError,
   ResourceTypeNotFoundError,
+  ResourceUnavailableError,
   SessionError,
 } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -17,6 +18,9 @@ import { compileValidator, type Validator } from './validate.ts';
 export interface SessionOptions {
   ttlMs: number;
   sweepIntervalMs: number;
+  /** Caps: sessions open at once (stored + temporary), and stored sessions per worker. */
+  maxTotal: number;
+  maxPerWorker: number;
   /** Told of every lifecycle event (metrics); logging is done here. */
   onEvent?: (event: SessionEvent, resourceType: string) => void;
 }
@@ -305,6 +309,19 @@ export class SessionManager {
     customName: string | undefined,
     temporary: boolean,
   ): Promise<Session> {
+    const open = this.sessions.size + this.temporaries.size + this.creating.size;
+    if (open >= this.options.maxTotal) {
+      throw new ResourceUnavailableError(
+        `The server holds ${this.options.maxTotal} sessions, its limit (sessions.max_total); ` +
+          'destroy some or retry later.',
+      );
+    }
+    if (!temporary && this.list(workerId).length >= this.options.maxPerWorker) {
+      throw new ResourceUnavailableError(
+        `Worker "${workerId}" holds ${this.options.maxPerWorker} sessions, the limit ` +
+          '(sessions.max_per_worker).',
+      );
+    }
     let number: number;
     try {
       number = this.store.nextSessionNumber();

@@ -106,13 +106,14 @@ export class X11Connection {
         socket.destroy();
         reject(new Error(`X server at ${path} did not answer the handshake in ${timeoutMs} ms`));
       }, timeoutMs);
-      const done = (err: Error | undefined, conn?: X11Connection) => {
+      // Hands the socket over (listeners removed) or fails; the caller resolves on success.
+      const done = (err: Error | undefined) => {
         clearTimeout(timer);
         socket.removeAllListeners();
         if (err) {
           socket.destroy();
           reject(err);
-        } else resolve(conn!);
+        }
       };
       socket.on('error', (err) => done(err));
       socket.on('close', () => done(new Error(`X server at ${path} closed the connection`)));
@@ -133,13 +134,17 @@ export class X11Connection {
           done(new Error(`X server refused the connection: ${reason || 'authentication needed'}`));
           return;
         }
+        let setup: X11Setup;
         try {
-          const conn = new X11Connection(socket, parseSetup(received.subarray(0, total)));
-          if (received.length > total) conn.receive(received.subarray(total));
-          done(undefined, conn);
+          setup = parseSetup(received.subarray(0, total));
         } catch (err) {
           done(err as Error);
+          return;
         }
+        done(undefined);
+        const conn = new X11Connection(socket, setup);
+        if (received.length > total) conn.receive(received.subarray(total));
+        resolve(conn);
       });
     });
   }
