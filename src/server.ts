@@ -95,6 +95,7 @@ export async function createServices(
       if (req.cleanupSessions) await sessions.destroyAll();
       else await sessions.detachAll();
       for (const b of backends) await b.close?.().catch(() => undefined);
+      sessions.flush();
       store.close();
       unlock();
       log.info('shutdown.done');

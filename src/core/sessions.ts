@@ -126,6 +126,8 @@ export class SessionManager {
   private readonly sessions = new Map<string, Session>();
   private readonly creating = new Map<string, Promise<Session>>();
   private readonly temporaries = new Set<Session>();
+  /** Sessions used since the last flush to the store. */
+  private readonly dirty = new Set<Session>();
   private readonly backends: Map<string, Backend>;
   private readonly configValidators = new Map<string, Validator<TSchema>>();
   private sweeper: ReturnType<typeof setInterval> | undefined;
@@ -163,13 +165,15 @@ export class SessionManager {
     for (const backend of this.backends.values()) {
       const list = byType.get(backend.name) ?? [];
       const statuses = await backend.recover?.(list.map((s) => s.info));
+      const changed: [string, string][] = [];
       for (const s of list) {
         const status = statuses?.get(s.id);
         if (status && status !== s.status) {
           s.status = status;
-          this.store.setStatus(s.id, status);
+          changed.push([s.id, status]);
         }
       }
+      this.store.setStatuses(changed);
     }
   }
 
@@ -205,6 +209,7 @@ export class SessionManager {
 
   /** Destroys sessions past their expiry that have no call under way. */
   async sweep(now = Date.now()): Promise<number> {
+    this.flush();
     const expired = [...this.sessions.values()].filter(
       (s) => s.expiresAt <= now && s.inFlight === 0 && !s.destroyed,
     );
@@ -233,6 +238,7 @@ export class SessionManager {
   }
 
   list(workerId?: string): Session[] {
+    this.flush();
     const all = [...this.sessions.values()];
     return workerId === undefined ? all : all.filter((s) => s.info.workerId === workerId);
   }
@@ -393,23 +399,38 @@ export class SessionManager {
       });
   }
 
+  /**
+   * Records a use in memory; the store gets it at the next flush (every sweep tick, and before
+   * anything reads or reports the rows), so a tool call costs no SQLite write of its own.
+   */
   private touch(session: Session): void {
     const now = Date.now();
     session.lastUsedAt = now;
     session.expiresAt = now + this.options.ttlMs;
     if (session.info.temporary) return;
-    let state: string | null = null;
     if (session.handle !== undefined && session.backend.sessionState) {
-      const next = session.backend.sessionState(session.handle);
-      session.info.state = next;
-      const json = JSON.stringify(next);
-      if (json !== session.persistedState) state = session.persistedState = json;
+      session.info.state = session.backend.sessionState(session.handle);
+    }
+    this.dirty.add(session);
+  }
+
+  /** Writes every use recorded since the last flush, in one transaction. */
+  flush(): void {
+    if (this.dirty.size === 0) return;
+    const rows = [];
+    for (const s of this.dirty) {
+      if (s.destroyed) continue;
+      const json = JSON.stringify(s.info.state);
+      const state = json !== s.persistedState ? json : null;
+      rows.push({ id: s.id, lastUsedAt: s.lastUsedAt, expiresAt: s.expiresAt, state, s, json });
     }
     try {
-      this.store.touchSession(session.id, now, session.expiresAt, state);
+      this.store.touchSessions(rows);
+      for (const r of rows) r.s.persistedState = r.json;
+      this.dirty.clear();
     } catch (err) {
-      // The call itself succeeded; losing one expiry update is not worth failing it over.
-      this.log.error('store.touch_failed', { session_id: session.id, error: String(err) });
+      // The calls themselves succeeded; keep the rows dirty and try again at the next tick.
+      this.log.error('store.flush_failed', { sessions: rows.length, error: String(err) });
     }
   }
 
@@ -417,6 +438,7 @@ export class SessionManager {
   refresh(workerId: string, resourceType?: string): Session[] {
     const targets = this.targets(workerId, resourceType);
     for (const s of targets) this.touch(s);
+    this.flush();
     return targets;
   }
 

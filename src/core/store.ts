@@ -132,6 +132,21 @@ export class Store {
     });
   }
 
+  /** Records uses of several sessions in one transaction (one fsync-free commit in WAL mode). */
+  touchSessions(
+    rows: readonly { id: string; lastUsedAt: number; expiresAt: number; state: string | null }[],
+  ): void {
+    this.db.transaction(() => {
+      for (const r of rows) this.touchSession(r.id, r.lastUsedAt, r.expiresAt, r.state);
+    })();
+  }
+
+  setStatuses(pairs: readonly (readonly [sessionId: string, status: string])[]): void {
+    this.db.transaction(() => {
+      for (const [id, status] of pairs) this.setStatus(id, status);
+    })();
+  }
+
   /** Records a use of the session; `state` is written only when given (it changed). */
   touchSession(
     sessionId: string,

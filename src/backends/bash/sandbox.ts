@@ -63,6 +63,7 @@ export function shellPrefix(
   }
   args.push('--unshare-all');
   if (network) args.push('--share-net');
-  args.push('--die-with-parent', '--new-session', '--chdir', cwd);
+  // --as-pid-1: bash is the namespace's init (it reaps orphans), one process fewer per session.
+  args.push('--die-with-parent', '--new-session', '--as-pid-1', '--chdir', cwd);
   return [...limits, ...args];
 }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { SessionStateError } from '../../core/errors.ts';
 import { StreamCapture } from './capture.ts';
-import { killAll, killTree, processesWithEnv } from './processes.ts';
+import { killAll, processesWithEnv } from './processes.ts';
 
 export interface RunResult {
   stdout: string;
@@ -94,6 +94,13 @@ export class ShellSession {
       // Its own process group, so a command's children can be found and killed as a group.
       detached: true,
     });
+    // bash reads a pipe one byte at a time, so the per-command line is kept short: the marker
+    // printing is a function defined once here (read-only, and `builtin` so a command that
+    // redefines printf cannot break it). It captures the command's status on entry.
+    proc.stdin.write(
+      `__af_m() { local s=$?; builtin printf '\\037__AF_%s__%d %s\\0' "$1" "$s" "$PWD"; ` +
+        `builtin printf '\\037__AF_%s__\\0' "$1" >&2; }; readonly -f __af_m\n`,
+    );
     const pumps = Promise.all([this.pump(proc.stdout, 'out'), this.pump(proc.stderr, 'err')]);
     void proc.exited.then(async () => {
       // Let the pipes drain first, but not for long: a background child may hold them open.
@@ -152,12 +159,10 @@ export class ShellSession {
 
     // AGENTFLOW_COMMAND marks every process this command starts (a temporary assignment: it
     // does not persist in the shell), so a timeout kills exactly those, not earlier background
-    // jobs. `</dev/null` keeps the command from reading the protocol stream; the status and
-    // $PWD follow the marker, NUL-terminated since a directory name may hold any other byte.
-    const line =
-      `AGENTFLOW_COMMAND=${nonce} eval ${ansiCQuote(command)} </dev/null; __af_ec=$?; ` +
-      `printf '%s%d %s\\0' $'${marker.replace('\x1f', '\\x1f')}' "$__af_ec" "$PWD"; ` +
-      `printf '%s\\0' $'${marker.replace('\x1f', '\\x1f')}' >&2\n`;
+    // jobs. `</dev/null` keeps the command from reading the protocol stream. The eval stays at
+    // top level so `declare`, `local` errors and `return` behave as in a plain shell; __af_m
+    // prints the status and $PWD after the marker, NUL-terminated (a path may hold any byte).
+    const line = `AGENTFLOW_COMMAND=${nonce} eval ${ansiCQuote(command)} </dev/null;__af_m ${nonce}\n`;
     try {
       this.proc.stdin.write(line);
       this.proc.stdin.flush();
@@ -212,14 +217,33 @@ export class ShellSession {
       Bun.sleep(SHELL_REPORT_GRACE_MS).then(() => false),
     ]);
     if (!reported) {
-      killTree(this.proc.pid);
+      this.killShell();
       this.exited = true;
       this.pending?.settle();
     }
   }
 
+  /**
+   * Kills the shell's process group. In a sandbox that is all it takes: the sandbox dies with
+   * its bwrap parent and takes its pid namespace along. Without one, daemonised leftovers
+   * (setsid, double fork) keep the session's mark and are swept off the request path, since
+   * reading every process's environment takes a few milliseconds.
+   */
+  private killShell(): void {
+    const pid = this.proc.pid;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // the group is gone already
+    }
+    if (this.options.sweepLeftovers) {
+      const id = this.options.sessionId;
+      setTimeout(() => killAll(processesWithEnv('AGENTFLOW_SESSION_ID', id)), 0);
+    }
+  }
+
   private respawn(): void {
-    killTree(this.proc.pid);
+    this.killShell();
     this.strayOut = [];
     this.strayErr = [];
     this.proc = this.spawn();
@@ -229,14 +253,7 @@ export class ShellSession {
   kill(): void {
     this.closed = true;
     this.exited = true;
-    killTree(this.proc.pid);
-    // Daemonised leftovers (setsid, double fork) keep the session's mark; sweep them off the
-    // request path, since reading every process's environment takes a few milliseconds. In a
-    // sandbox the pid namespace already took them down with the shell.
-    if (this.options.sweepLeftovers) {
-      const id = this.options.sessionId;
-      setTimeout(() => killAll(processesWithEnv('AGENTFLOW_SESSION_ID', id)), 0);
-    }
+    this.killShell();
     try {
       this.proc.stdin.end();
     } catch {
