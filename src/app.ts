@@ -11,7 +11,7 @@ import type { Logger } from './core/log.ts';
 import type { SessionManager } from './core/sessions.ts';
 import type { ToolRegistry } from './core/tools.ts';
 import type { WarmupManager } from './core/warmup.ts';
-import { elapsedMs, errorHandling, markStart, requestIdOf } from './http/envelope.ts';
+import { elapsedMs, errorHandling, markStart, pathOf, requestIdOf } from './http/envelope.ts';
 import { executeRoutes } from './http/execute.ts';
 import { serviceRoutes } from './http/service.ts';
 import { sessionRoutes } from './http/sessions.ts';
@@ -78,9 +78,7 @@ export function createApp(deps: AppDeps) {
     .onRequest(({ request, set }) => {
       markStart(request);
       set.headers['x-request-id'] = requestIdOf(request);
-      const url = request.url;
-      const query = url.indexOf('?');
-      const path = url.slice(url.indexOf('/', 8), query < 0 ? undefined : query);
+      const path = pathOf(request.url);
       const length = Number(request.headers.get('content-length') ?? 0);
       if (length > maxBody) {
         throw new PayloadTooLargeError(`Request body is ${length} bytes; the limit is ${maxBody}.`);
@@ -141,7 +139,7 @@ export function createApp(deps: AppDeps) {
       deps.log.info('request', {
         request_id: requestIdOf(request),
         method: request.method,
-        route: route || new URL(request.url).pathname,
+        route: route || pathOf(request.url),
         status,
         code,
         duration_ms: elapsedMs(request),

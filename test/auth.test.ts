@@ -1,6 +1,7 @@
 // API keys and scopes (SPEC §8): admin and worker keys, Bearer and X-API-Key, open endpoints,
 // and keys never reaching logs or sessions.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { connect } from 'node:net';
 import { createLogger } from '../src/core/log.ts';
 import { buildApp, type TestApp } from './helpers.ts';
 
@@ -118,4 +119,22 @@ test('keys never appear in logs or in a session’s environment', async () => {
   expect(all).toContain('"event":"request"');
   expect(all).not.toContain(ADMIN);
   expect(all).not.toContain(TEAM_A);
+});
+
+test('/health stays open for an HTTP/1.0 request without a Host header', async () => {
+  const server = t.app.listen({ port: 0, hostname: '127.0.0.1' });
+  const port = server.server!.port!;
+  try {
+    const text = await new Promise<string>((resolve, reject) => {
+      let reply = '';
+      const socket = connect(port, '127.0.0.1', () => socket.write('GET /health HTTP/1.0\r\n\r\n'));
+      socket.on('data', (chunk) => (reply += chunk.toString()));
+      socket.on('end', () => resolve(reply));
+      socket.on('error', reject);
+    });
+    expect(text).toContain('200 OK');
+    expect(text).toContain('"status":"ok"');
+  } finally {
+    await server.stop();
+  }
 });

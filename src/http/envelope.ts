@@ -29,6 +29,18 @@ export function requestIdOf(request: Request): string {
   return id;
 }
 
+/**
+ * The path of a request URL without its query. Not `new URL()`: an HTTP/1.0 request with no
+ * Host header arrives with a bare path as its URL ("/health"), which that parser rejects.
+ */
+export function pathOf(url: string): string {
+  const scheme = url.indexOf('://');
+  const start = scheme < 0 ? 0 : url.indexOf('/', scheme + 3);
+  if (start < 0) return '/';
+  const query = url.indexOf('?', start);
+  return url.slice(start, query < 0 ? undefined : query);
+}
+
 /** Marks when the request arrived, for the request log. */
 export function markStart(request: Request): void {
   startTimes.set(request, performance.now());
@@ -82,9 +94,8 @@ export function classify(code: string | number, error: unknown, request: Request
       return new ParameterError(`Invalid ${where}: ${detail}`);
     }
     case 'NOT_FOUND': {
-      const { pathname } = new URL(request.url);
       return new EndpointNotFoundError(
-        `No endpoint ${request.method} ${pathname}. The API is described at /swagger.`,
+        `No endpoint ${request.method} ${pathOf(request.url)}. The API is described at /swagger.`,
       );
     }
     default:
