@@ -84,6 +84,14 @@ test('serves from an empty directory: health, bash, sessions, warm worker thread
     expect(listed.data.sessions).toHaveLength(1);
     const warm = (await (await fetch(`${url}/warmup/status`)).json()) as any;
     expect(warm.data.backends.bash.warmed_up).toBe(true);
+    // rag's build and search workers are embedded too: the demo corpus answers.
+    const search = await post('/execute', {
+      worker_id: 'bin',
+      action: 'rag:search',
+      params: { query: 'session', top_k: 3 },
+    });
+    expect(search.code).toBe(0);
+    expect(search.data.results.length).toBeGreaterThan(0);
     const bad = await post('/execute', {
       worker_id: 'bin',
       action: 'bash:run',

@@ -30,7 +30,6 @@ test('schema is versioned, WAL is on, rows survive reopening', () => {
   store.insertSession(row('bash_b_002', 'b'));
   store.touchSession('bash_a_001', 5000, 6000, JSON.stringify({ cwd: '/tmp' }));
   store.touchSession('bash_b_002', 5000, 6000, null);
-  store.setStatus('bash_b_002', 'restored');
   store.close();
 
   const db = new Database(join(dir, STORE_FILE));
@@ -46,7 +45,7 @@ test('schema is versioned, WAL is on, rows survive reopening', () => {
     state: { cwd: '/tmp' },
     config: { cwd: 'x' },
   });
-  expect(rows[1]).toMatchObject({ status: 'restored', state: {} });
+  expect(rows[1]).toMatchObject({ status: 'active', state: {} });
   expect(again.nextSessionNumber()).toBe(3);
   again.deleteSession('bash_a_001');
   expect(again.loadSessions()).toHaveLength(1);

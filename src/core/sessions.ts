@@ -165,15 +165,9 @@ export class SessionManager {
     for (const backend of this.backends.values()) {
       const list = byType.get(backend.name) ?? [];
       const statuses = await backend.recover?.(list.map((s) => s.info));
-      const changed: [string, string][] = [];
-      for (const s of list) {
-        const status = statuses?.get(s.id);
-        if (status && status !== s.status) {
-          s.status = status;
-          changed.push([s.id, status]);
-        }
-      }
-      this.store.setStatuses(changed);
+      // Kept in memory only: recover() decides it afresh at every start, and writing 10,000
+      // rows would cost the start-up more than the rest of restoring them.
+      for (const s of list) s.status = statuses?.get(s.id) ?? s.status;
     }
   }
 

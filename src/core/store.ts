@@ -51,7 +51,6 @@ export class Store {
   private readonly stmts: {
     insert: Statement;
     touch: Statement;
-    status: Statement;
     remove: Statement;
     next: Statement;
   };
@@ -75,9 +74,6 @@ export class Store {
       touch: this.db.prepare(
         `UPDATE sessions SET last_used_at = $last_used_at, expires_at = $expires_at,
            state = coalesce($state, state) WHERE session_id = $session_id`,
-      ),
-      status: this.db.prepare(
-        `UPDATE sessions SET status = $status WHERE session_id = $session_id`,
       ),
       remove: this.db.prepare(`DELETE FROM sessions WHERE session_id = $session_id`),
       next: this.db.prepare(
@@ -141,12 +137,6 @@ export class Store {
     })();
   }
 
-  setStatuses(pairs: readonly (readonly [sessionId: string, status: string])[]): void {
-    this.db.transaction(() => {
-      for (const [id, status] of pairs) this.setStatus(id, status);
-    })();
-  }
-
   /** Records a use of the session; `state` is written only when given (it changed). */
   touchSession(
     sessionId: string,
@@ -160,10 +150,6 @@ export class Store {
       expires_at: expiresAt,
       state,
     });
-  }
-
-  setStatus(sessionId: string, status: string): void {
-    this.stmts.status.run({ session_id: sessionId, status });
   }
 
   deleteSession(sessionId: string): void {

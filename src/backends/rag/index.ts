@@ -1,6 +1,6 @@
 // The rag backend (SPEC §6): shared, sessionless retrieval over named indexes. Warmup opens or
 // builds each index in a one-shot worker (build-worker.ts), then starts the search pool
-// (pool.ts → worker.ts); no search or build ever runs on the HTTP loop.
+// (pool.ts → search-worker.ts); no search or build ever runs on the HTTP loop.
 import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runWorkerTask } from '../../core/workers.ts';
@@ -12,7 +12,8 @@ import type { CorpusSource } from './corpus.ts';
 import demoCorpus from './demo-corpus.jsonl' with { type: 'text' };
 import { WorkerPool } from './pool.ts';
 import { ragTools, sessionConfigSchema } from './tools.ts';
-import type { WorkerInit } from './worker.ts';
+import type { WorkerInit } from './search-worker.ts';
+import { workerUrl } from '../../core/workers.ts';
 
 export { ragConfigSchema };
 
@@ -133,7 +134,7 @@ export default defineBackendModule({
           let out: BuildOutput;
           try {
             out = await runWorkerTask<BuildOutput>(
-              new URL('./build-worker.ts', import.meta.url),
+              workerUrl('backends/rag/build-worker.ts'),
               input,
               (fraction, detail) =>
                 ctx.progress({ fraction: Math.min(0.99, (i + fraction) * share), detail }),

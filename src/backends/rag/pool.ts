@@ -1,9 +1,10 @@
-// The main-thread side of the rag worker pool: a few long-lived worker threads (worker.ts), each
+// The main-thread side of the rag worker pool: a few long-lived worker threads (search-worker.ts), each
 // with its own SQLite handles. A request goes to the worker with the fewest requests in flight;
 // writes all go to worker 0 so they never wait on each other's locks. A worker that dies is
 // replaced, and the requests it held fail with 2001.
 import { AgentFlowError, BackendError, ParameterError, WarmupError } from '../../core/errors.ts';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './worker.ts';
+import type { WorkerInit, WorkerReply, WorkerRequest } from './search-worker.ts';
+import { workerUrl } from '../../core/workers.ts';
 
 interface Pending {
   resolve(value: unknown): void;
@@ -39,8 +40,7 @@ export class WorkerPool {
   }
 
   private spawn(): Slot {
-    // Written out in full so `bun build --compile` sees and embeds the worker (NOTES-MACHINE.md).
-    const worker = new Worker(new URL('./worker.ts', import.meta.url).href);
+    const worker = new Worker(workerUrl('backends/rag/search-worker.ts').href);
     worker.unref();
     const slot: Slot = { worker, pending: new Map() };
     worker.onmessage = (ev: MessageEvent<WorkerReply>) => {

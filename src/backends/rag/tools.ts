@@ -7,7 +7,7 @@ import { ParameterError } from '../../core/errors.ts';
 import { defineTool, type ToolDefinition } from '../backend.ts';
 import { INDEX_NAME, type RagConfig } from './config.ts';
 import type { SearchAnswer, SearchMode, StoredDocument } from './types.ts';
-import type { AddOutcome, IndexStats, WorkerRequest } from './worker.ts';
+import type { AddOutcome, IndexStats, WorkerRequest } from './search-worker.ts';
 
 export interface RagRuntime {
   /** The index names this server serves. */
