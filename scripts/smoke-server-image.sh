@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the server image (agentflow-server:latest) and checks it the way a self-hoster runs it:
+# start a container, then /health, a bash:run and a rag:search through the published port.
+# Needs a Docker engine and the local Debian base (scripts/build-images.sh makes both ready).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE=${AGENTFLOW_SERVER_IMAGE:-agentflow-server:latest}
+BASE=${AGENTFLOW_BASE_IMAGE:-agentflow-base:bookworm}
+KEY=smoke-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+NAME=agentflow-smoke-$$
+PORT=$((20000 + RANDOM % 20000))
+
+log() { printf '[smoke-server-image] %s\n' "$*" >&2; }
+fail() { log "FAILED: $*"; docker logs "$NAME" 2>&1 | tail -n 20 >&2 || true; exit 1; }
+trap 'docker rm -f "$NAME" >/dev/null 2>&1 || true' EXIT
+
+log "compiling the binary"
+bun run build >/dev/null
+log "building $IMAGE on $BASE"
+docker build --quiet --network host --build-arg "BASE=$BASE" -t "$IMAGE" . >/dev/null
+size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
+log "image size: $((size / 1024 / 1024)) MB"
+[ "$size" -lt $((250 * 1024 * 1024)) ] || fail "image is over 250 MB"
+
+docker run -d --name "$NAME" -p "127.0.0.1:$PORT:18890" -e "AGENTFLOW_API_KEY=$KEY" \
+  --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+  --security-opt systempaths=unconfined "$IMAGE" >/dev/null
+url="http://127.0.0.1:$PORT"
+for _ in $(seq 100); do
+  curl -fsS "$url/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "$url/health" | grep -q '"status":"ok"' || fail "/health"
+post() { curl -sS -X POST "$url$1" -H "authorization: Bearer $KEY" -d "$2"; }
+out=$(post /execute '{"worker_id":"smoke","action":"bash:run","params":{"command":"echo hello from $(id -un)"}}')
+echo "$out" | grep -q '"stdout":"hello from agentflow\\n"' || fail "bash:run answered $out"
+out=$(post /execute '{"worker_id":"smoke","action":"rag:search","params":{"query":"session","top_k":2}}')
+echo "$out" | grep -q '"code":0' || fail "rag:search answered $out"
+status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/execute" -d '{}')
+[ "$status" = 401 ] || fail "a request without the key answered $status, not 401"
+docker logs "$NAME" 2>&1 | grep -q '"isolation":"bwrap"' || log "note: bash sessions run unsandboxed in this container"
+log "ok: /health, bash:run, rag:search and the key check answer from the container"
