@@ -136,7 +136,7 @@ function treeHash(dir: string): string {
  */
 export function snapshotServer(from: 'worktree' | 'head'): string {
   const dir = tempDir('af-bench-src-');
-  const files = ['package.json', 'tsconfig.json', 'bunfig.toml'];
+  const files = ['package.json', 'tsconfig.json', 'bunfig.toml', 'scripts/build-binary.ts'];
   const head = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
   let what: string;
   if (from === 'head') {
@@ -150,7 +150,9 @@ export function snapshotServer(from: 'worktree' | 'head'): string {
   } else {
     const dirty = git(['status', '--porcelain', '--', 'src']) !== '';
     cpSync(join(ROOT, 'src'), join(dir, 'src'), { recursive: true });
-    for (const f of files) if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(dir, f));
+    for (const f of files) {
+      if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
+    }
     what = dirty ? `working tree (commit ${head} + uncommitted changes in src/)` : `commit ${head}`;
   }
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
