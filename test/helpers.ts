@@ -1,6 +1,7 @@
 // Test fixtures: an app built in-process on a temporary data directory (route tests call
 // app.handle with no port), and the real server process for end-to-end tests.
 import type { Subprocess } from 'bun';
+import { afterEach } from 'bun:test';
 import {
   existsSync,
   mkdtempSync,
@@ -245,6 +246,28 @@ export async function cleanupServers(servers: ServerProcess[], dirs: string[] = 
     }
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Server processes for one test file: `newDataDir()` and `start()` remember what they made, and
+ * everything is killed and removed after each test, even a failed one.
+ */
+export function serverFixture(prefix: string) {
+  const servers: ServerProcess[] = [];
+  const dirs: string[] = [];
+  afterEach(() => cleanupServers(servers, dirs));
+  return {
+    newDataDir(): string {
+      const dir = tempDir(prefix);
+      dirs.push(dir);
+      return dir;
+    },
+    async start(dataDir: string, config?: Record<string, unknown>): Promise<ServerProcess> {
+      const server = await startServer({ dataDir, config });
+      servers.push(server);
+      return server;
+    },
+  };
 }
 
 /** Like processesOfSession, limited to the server on `dataDir` (ids repeat across data dirs). */

@@ -1,33 +1,17 @@
 // End-to-end: sessions survive a restart of the real server process (SPEC §3 "Persistence"), after
 // a kill -9 and after a clean SIGTERM, and nothing of the previous process is left running.
-import { afterEach, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  cleanupServers,
   isAlive,
   processesOfDataDir,
   processesOfSessionIn,
-  startServer,
-  tempDir,
   type ServerProcess,
+  serverFixture,
 } from './helpers.ts';
 
-const servers: ServerProcess[] = [];
-const dirs: string[] = [];
-afterEach(() => cleanupServers(servers, dirs));
-
-function newDataDir(): string {
-  const dir = tempDir('af-restart-');
-  dirs.push(dir);
-  return dir;
-}
-
-async function start(dataDir: string, config?: Record<string, unknown>): Promise<ServerProcess> {
-  const server = await startServer({ dataDir, config });
-  servers.push(server);
-  return server;
-}
+const { newDataDir, start } = serverFixture('af-restart-');
 
 interface SessionEntry {
   session_id: string;

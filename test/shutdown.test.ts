@@ -1,34 +1,18 @@
 // End-to-end: POST /shutdown on the real server process (SPEC §5): it answers at once, refuses new
 // requests with 5002 while in-flight calls drain (or kills them with force), and exits 0.
-import { afterEach, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  cleanupServers,
   isAlive,
   processesOfDataDir,
   processesOfSessionIn,
-  startServer,
-  tempDir,
   type Reply,
   type ServerProcess,
+  serverFixture,
 } from './helpers.ts';
 
-const servers: ServerProcess[] = [];
-const dirs: string[] = [];
-afterEach(() => cleanupServers(servers, dirs));
-
-function newDataDir(): string {
-  const dir = tempDir('af-shutdown-');
-  dirs.push(dir);
-  return dir;
-}
-
-async function start(dataDir: string): Promise<ServerProcess> {
-  const server = await startServer({ dataDir });
-  servers.push(server);
-  return server;
-}
+const { newDataDir, start } = serverFixture('af-shutdown-');
 
 async function createSession(s: ServerProcess, workerId: string): Promise<string> {
   const r = await s.post('/session/create', { worker_id: workerId, resource_type: 'bash' });
