@@ -11,7 +11,14 @@ import type { Logger } from './core/log.ts';
 import type { SessionManager } from './core/sessions.ts';
 import type { ToolRegistry } from './core/tools.ts';
 import type { WarmupManager } from './core/warmup.ts';
-import { elapsedMs, errorHandling, markStart, pathOf, requestIdOf } from './http/envelope.ts';
+import {
+  answeredCode,
+  elapsedMs,
+  errorHandling,
+  markStart,
+  pathOf,
+  requestIdOf,
+} from './http/envelope.ts';
 import { executeRoutes } from './http/execute.ts';
 import { serviceRoutes } from './http/service.ts';
 import { sessionRoutes } from './http/sessions.ts';
@@ -133,7 +140,11 @@ export function createApp(deps: AppDeps) {
       // One line and one counter per request, after the answer has gone out.
       const reply = responseValue as { code?: unknown; meta?: { session_id?: unknown } } | null;
       const status = typeof set.status === 'number' ? set.status : 200;
-      const code = typeof reply?.code === 'number' ? reply.code : status < 400 ? 0 : status;
+      // The batch envelope is built by hand: its top-level code is in the reply itself.
+      const code =
+        typeof reply?.code === 'number'
+          ? reply.code
+          : (answeredCode(request) ?? (status < 400 ? 0 : status));
       deps.metrics.requests.inc({ route: route || 'unmatched', code: String(code) });
       const input = (body ?? {}) as { worker_id?: unknown; action?: unknown };
       deps.log.info('request', {

@@ -58,7 +58,8 @@ async function main(): Promise<void> {
   } catch (err) {
     fail(err instanceof AgentFlowError ? err.message : String(err));
   }
-  if (!config.api_key && !LOOPBACK.test(config.host) && !args.insecure) {
+  const anyKey = config.api_key !== undefined || config.api_keys.length > 0;
+  if (!anyKey && !LOOPBACK.test(config.host) && !args.insecure) {
     fail(
       `refusing to listen on ${config.host} without an API key: anyone who reaches it could run ` +
         'commands. Set AGENTFLOW_API_KEY, or pass --insecure if the network is trusted.',
@@ -81,6 +82,8 @@ async function main(): Promise<void> {
       // Our own check answers oversized bodies with the envelope; this is the backstop for
       // bodies sent without a Content-Length.
       maxRequestBodySize: config.limits.max_body_bytes + 1024,
+      // Elysia turns SO_REUSEPORT on; then a second server would share the port silently.
+      reusePort: false,
     });
   } catch (err) {
     fail(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);

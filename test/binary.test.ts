@@ -106,6 +106,70 @@ test('serves from an empty directory: health, bash, sessions, warm worker thread
   }
 });
 
+test('worker keys alone also allow a non-loopback bind', async () => {
+  const configPath = join(dir, 'keys.json');
+  await Bun.write(
+    configPath,
+    JSON.stringify({ api_keys: [{ key: 'k'.repeat(20), scope: 'worker', workers: 'a-*' }] }),
+  );
+  const port = 30000 + Math.floor(Math.random() * 20000);
+  const proc = Bun.spawn(
+    [
+      binary,
+      '--host',
+      '0.0.0.0',
+      '--port',
+      String(port),
+      '--config',
+      configPath,
+      '--data-dir',
+      join(dir, 'data-keys'),
+    ],
+    { cwd: dir, env: { PATH: process.env.PATH ?? '' }, stderr: 'pipe' },
+  );
+  try {
+    let up = false;
+    for (let i = 0; i < 200 && !up && proc.exitCode === null; i++) {
+      up = await fetch(`http://127.0.0.1:${port}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (!up) await Bun.sleep(25);
+    }
+    expect(up).toBe(true);
+  } finally {
+    proc.kill('SIGKILL');
+    await proc.exited;
+  }
+});
+
+test('a second server on the same port is refused, not sharing it', async () => {
+  const port = 30000 + Math.floor(Math.random() * 20000);
+  const first = Bun.spawn([binary, '--port', String(port), '--data-dir', join(dir, 'data-a')], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '' },
+    stderr: 'ignore',
+  });
+  try {
+    for (let i = 0; i < 200; i++) {
+      if (
+        await fetch(`http://127.0.0.1:${port}/health`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
+      await Bun.sleep(25);
+    }
+    const second = cli('--port', String(port), '--data-dir', join(dir, 'data-b'));
+    expect(second.code).not.toBe(0);
+    expect(second.err).toContain(`${port}`);
+  } finally {
+    first.kill('SIGKILL');
+    await first.exited;
+  }
+});
+
 test('a port in use is a clear startup error', async () => {
   const blocker = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response('x') });
   try {

@@ -75,3 +75,16 @@ test('/metrics exposes requests, tool latency, sessions, warmup and process figu
   expect(text).toMatch(/process_open_fds \d+/);
   expect(text).toMatch(/agentflow_child_processes \d+/);
 });
+
+test('errors answered by the shared error handler are logged and counted with their AgentFlow code', async () => {
+  const r = await t.post(
+    '/session/refresh',
+    { worker_id: 'nobody', resource_type: 'bash' },
+    { 'x-request-id': 'req-1003' },
+  );
+  expect(r.body.code).toBe(1003);
+  await waitFor(() => lines.some((l) => l.request_id === 'req-1003'));
+  expect(lines.find((l) => l.request_id === 'req-1003')).toMatchObject({ status: 404, code: 1003 });
+  const text = await (await t.app.handle(new Request('http://localhost/metrics'))).text();
+  expect(text).toMatch(/agentflow_http_requests_total\{route="\/session\/refresh",code="1003"\} 1/);
+});

@@ -33,6 +33,8 @@ export class ExecutionFailure extends Error {
   constructor(
     readonly error: AgentFlowError,
     readonly meta: Partial<ExecutionMeta>,
+    /** What was thrown, kept for the log when it was not one of ours (a 5000). */
+    override readonly cause?: unknown,
   ) {
     super(error.message);
   }
@@ -112,7 +114,7 @@ export class Executor {
         const name = `${meta.resource_type}:${meta.tool}`;
         this.options.onCall?.(name, error.code, meta.execution_time_ms / 1000);
       }
-      throw new ExecutionFailure(error, meta);
+      throw new ExecutionFailure(error, meta, err);
     } finally {
       if (temporary) await this.sessions.finishTemporary(temporary);
       release();

@@ -51,7 +51,15 @@ export function elapsedMs(request: Request): number {
   return start === undefined ? 0 : Math.round((performance.now() - start) * 100) / 100;
 }
 
+const answeredCodes = new WeakMap<Request, number>();
+
+/** The AgentFlow code the request was answered with (for the request log and metrics). */
+export function answeredCode(request: Request): number | undefined {
+  return answeredCodes.get(request);
+}
+
 export function ok(request: Request, data: unknown, meta?: Record<string, unknown>): Envelope {
+  answeredCodes.set(request, 0);
   return { code: 0, message: 'success', data, meta: { ...meta, request_id: requestIdOf(request) } };
 }
 
@@ -60,6 +68,7 @@ export function errorEnvelope(
   err: AgentFlowError,
   meta?: Record<string, unknown>,
 ): Envelope {
+  answeredCodes.set(request, err.code);
   return {
     code: err.code,
     message: err.message,

@@ -3,7 +3,7 @@ import { Elysia, t } from 'elysia';
 import type { AppDeps } from '../app.ts';
 import { ParameterError } from '../core/errors.ts';
 import { ExecutionFailure, type ExecuteRequest } from '../core/executor.ts';
-import { errorEnvelope, ok, type Envelope } from './envelope.ts';
+import { errorEnvelope, ok, requestIdOf, type Envelope } from './envelope.ts';
 import { JsonObject, WorkerId, nullable } from './schemas.ts';
 
 const Action = t.Object({
@@ -18,6 +18,10 @@ async function runOne(deps: AppDeps, request: Request, req: ExecuteRequest) {
     return { status: 200, envelope: ok(request, result.data, { ...result.meta }) };
   } catch (err) {
     if (!(err instanceof ExecutionFailure)) throw err;
+    if (err.error.code === 5000) {
+      const cause = err.cause instanceof Error ? (err.cause.stack ?? err.cause.message) : err.cause;
+      deps.log.error('request.internal_error', { request_id: requestIdOf(request), error: cause });
+    }
     return {
       status: err.error.status,
       envelope: errorEnvelope(request, err.error, { ...err.meta }),

@@ -65,7 +65,12 @@ serveTask<ProbeInput, ProbeResult>(({ shell, workspaceRoot, isolation, wantLimit
   const warnings: string[] = [];
   let effective: Isolation = 'none';
   const bwrapPath = Bun.which('bwrap') ?? 'bwrap';
-  if (isolation !== 'none') {
+  if (isolation === 'none') {
+    warnings.push(
+      'isolation "none" is configured: bash sessions run WITHOUT a sandbox, as the server\'s ' +
+        "user, able to read and write whatever it can (the server's environment included).",
+    );
+  } else {
     const why = Bun.which('bwrap')
       ? bwrapWorks(bwrapPath, shellPath)
       : 'bwrap (bubblewrap) is not installed';
@@ -74,7 +79,8 @@ serveTask<ProbeInput, ProbeResult>(({ shell, workspaceRoot, isolation, wantLimit
     else {
       warnings.push(
         `${why}: bash sessions run WITHOUT a sandbox (isolation "none"), as the server's user, ` +
-          'able to read and write whatever it can. Install bubblewrap to isolate them.',
+          'able to read and write whatever it can. Install bubblewrap (in a container: allow ' +
+          'it to make namespaces, see the README) to isolate them.',
       );
     }
   }

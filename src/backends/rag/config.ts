@@ -1,6 +1,6 @@
 // The rag section of the server config (`backends.rag`): named indexes and their corpora, the
 // optional embedder, the worker pool and the limits every tool enforces.
-import { t, type Static } from 'elysia';
+import { Type as t, type Static } from '@sinclair/typebox';
 
 export const INDEX_NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
 

@@ -2,7 +2,7 @@
 // worker's rag session lends. The work itself happens in the worker pool. Integers use TypeBox's
 // own Type.Integer: Elysia's t.Integer also accepts numeric strings and would pass "3" through.
 import { Type } from '@sinclair/typebox';
-import { t } from 'elysia';
+import { Type as t } from '@sinclair/typebox';
 import { ParameterError } from '../../core/errors.ts';
 import { defineTool, type ToolDefinition } from '../backend.ts';
 import { INDEX_NAME, type RagConfig } from './config.ts';
