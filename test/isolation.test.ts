@@ -51,12 +51,20 @@ describe('bubblewrap sandbox', () => {
   test('the system is read-only and /tmp is private to the session', async () => {
     const w = await run(
       'iso-a',
-      'touch /etc/agentflow-test 2>&1; echo secret > /tmp/mine; cat /tmp/mine',
+      'touch /etc/agentflow-test 2>&1; touch /new-file 2>&1; echo secret > /tmp/mine; cat /tmp/mine',
     );
-    expect(w.data.stdout).toContain('Read-only file system');
+    expect(w.data.stdout.match(/Read-only file system/g)).toHaveLength(2);
     expect(w.data.stdout).toContain('secret');
     const other = await run('iso-b', 'cat /tmp/mine 2>&1 || echo absent');
     expect(other.data.stdout).toContain('absent');
+  });
+
+  test('only the system directories are visible, not the rest of the host', async () => {
+    const r = await run('iso-a', 'ls /');
+    const entries = r.data.stdout.trim().split('\n');
+    expect(entries).toEqual(expect.arrayContaining(['usr', 'etc', 'bin', 'tmp', 'proc', 'dev']));
+    expect(entries).not.toContain('work');
+    expect(entries).not.toContain('mnt');
   });
 
   test('the server’s processes are invisible', async () => {

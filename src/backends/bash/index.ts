@@ -209,6 +209,18 @@ export default defineBackendModule({
       }
     };
 
+    /** A session is handed out only once its shell (and sandbox) has really started. */
+    const started = async (handle: BashHandle, info: SessionInfo, fresh: boolean) => {
+      try {
+        await handle.shell.started();
+        return handle;
+      } catch (err) {
+        handle.shell.kill();
+        if (fresh) rmSync(workspaceOf(info), { recursive: true, force: true });
+        throw err;
+      }
+    };
+
     return {
       name: 'bash',
       description: 'A persistent bash shell per session, in its own workspace directory.',
@@ -254,11 +266,11 @@ export default defineBackendModule({
       },
 
       async createSession(info) {
-        return open(info);
+        return started(open(info), info, true);
       },
 
       async restoreSession(info) {
-        return open(info, info.state.cwd as string | undefined);
+        return started(open(info, info.state.cwd as string | undefined), info, false);
       },
 
       async destroySession(info, handle) {

@@ -4,7 +4,7 @@
 import type { Subprocess } from 'bun';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { SessionStateError } from '../../core/errors.ts';
+import { BackendError, SessionStateError } from '../../core/errors.ts';
 import { StreamCapture } from './capture.ts';
 import { killAll, processesWithEnv } from './processes.ts';
 
@@ -34,6 +34,10 @@ export interface ShellOptions {
 
 /** How long a timed-out command's shell gets to report back after its children were killed. */
 const SHELL_REPORT_GRACE_MS = 300;
+/** How long a new shell (and its sandbox) may take to say it is ready. */
+const SHELL_START_TIMEOUT_MS = 10_000;
+const READY_TEXT = '\\037__AF_READY__\\0';
+const READY = Buffer.from('\x1f__AF_READY__\0');
 
 interface Pending {
   out: StreamCapture;
@@ -60,6 +64,9 @@ export class ShellSession {
   private strayOut: Buffer[] = [];
   private strayErr: Buffer[] = [];
   private exited = false;
+  private readyState: 'waiting' | 'ready' = 'waiting';
+  private preReady = Buffer.alloc(0);
+  private readyWaiter: (() => void) | undefined;
   /** Set by kill(): the session is being destroyed or detached, not just this command. */
   private closed = false;
   cwd: string;
@@ -97,16 +104,21 @@ export class ShellSession {
     // bash reads a pipe one byte at a time, so the per-command line is kept short: the marker
     // printing is a function defined once here (read-only, and `builtin` so a command that
     // redefines printf cannot break it). It captures the command's status on entry.
+    // Then it says it is ready: a sandbox that failed to start never does (see started()).
     proc.stdin.write(
       `__af_m() { local s=$?; builtin printf '\\037__AF_%s__%d %s\\0' "$1" "$s" "$PWD"; ` +
-        `builtin printf '\\037__AF_%s__\\0' "$1" >&2; }; readonly -f __af_m\n`,
+        `builtin printf '\\037__AF_%s__\\0' "$1" >&2; }; readonly -f __af_m; ` +
+        `builtin printf '${READY_TEXT}'\n`,
     );
+    this.readyState = 'waiting';
+    this.preReady = Buffer.alloc(0);
     const pumps = Promise.all([this.pump(proc.stdout, 'out'), this.pump(proc.stderr, 'err')]);
     void proc.exited.then(async () => {
       // Let the pipes drain first, but not for long: a background child may hold them open.
       await Promise.race([pumps, Bun.sleep(50)]);
       if (this.proc !== proc) return;
       this.exited = true;
+      this.readyWaiter?.();
       // `exit` in a command, or a kill from outside: the command is over; report what we have.
       this.pending?.settle();
     });
@@ -127,6 +139,18 @@ export class ShellSession {
   }
 
   private deliver(which: 'out' | 'err', chunk: Uint8Array): void {
+    if (which === 'out' && this.readyState === 'waiting') {
+      // Nothing runs before the ready marker, so it is the first thing on stdout.
+      this.preReady = Buffer.concat([this.preReady, chunk]);
+      const at = this.preReady.indexOf(READY);
+      if (at < 0) return;
+      this.readyState = 'ready';
+      this.readyWaiter?.();
+      const rest = this.preReady.subarray(at + READY.length);
+      this.preReady = Buffer.alloc(0);
+      if (rest.length === 0) return;
+      chunk = rest;
+    }
     const p = this.pending;
     const stray = which === 'out' ? this.strayOut : this.strayErr;
     if (!p) {
@@ -146,6 +170,7 @@ export class ShellSession {
     if (this.pending) throw new Error('ShellSession.run called while a command is running');
     if (this.closed) throw new SessionStateError('The session was destroyed.');
     if (this.exited) this.respawn();
+    await this.started();
     const started = performance.now();
     const nonce = randomBytes(9).toString('base64url');
     const marker = `\x1f__AF_${nonce}__`;
@@ -217,7 +242,7 @@ export class ShellSession {
       Bun.sleep(SHELL_REPORT_GRACE_MS).then(() => false),
     ]);
     if (!reported) {
-      this.killShell();
+      this.killShell(false);
       this.exited = true;
       this.pending?.settle();
     }
@@ -229,21 +254,47 @@ export class ShellSession {
    * (setsid, double fork) keep the session's mark and are swept off the request path, since
    * reading every process's environment takes a few milliseconds.
    */
-  private killShell(): void {
+  private killShell(sweep: boolean): void {
     const pid = this.proc.pid;
     try {
       process.kill(-pid, 'SIGKILL');
     } catch {
       // the group is gone already
     }
-    if (this.options.sweepLeftovers) {
+    if (sweep && this.options.sweepLeftovers) {
       const id = this.options.sessionId;
       setTimeout(() => killAll(processesWithEnv('AGENTFLOW_SESSION_ID', id)), 0);
     }
   }
 
+  /**
+   * Resolves once the shell has said it is ready. A shell that dies first (bwrap failing to set
+   * up its mounts, say) is started once more; if that fails too, the call answers 2001 with
+   * what the shell printed, rather than running nothing and calling it a success.
+   */
+  async started(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.readyState === 'waiting' && !this.exited) {
+        await new Promise<void>((resolve) => {
+          this.readyWaiter = resolve;
+          setTimeout(resolve, SHELL_START_TIMEOUT_MS);
+        });
+        this.readyWaiter = undefined;
+      }
+      if (this.readyState === 'ready' && !this.exited) return;
+      const said = Buffer.concat(this.strayErr).toString('utf8').trim().slice(0, 2000);
+      if (attempt >= 2 || this.closed) {
+        throw new BackendError(
+          `The session's shell did not start${said ? `: ${said}` : ' in time'}.`,
+        );
+      }
+      this.respawn();
+    }
+  }
+
   private respawn(): void {
-    this.killShell();
+    // No sweep by the session's mark here: it would take the new shell down too.
+    this.killShell(false);
     this.strayOut = [];
     this.strayErr = [];
     this.proc = this.spawn();
@@ -253,7 +304,7 @@ export class ShellSession {
   kill(): void {
     this.closed = true;
     this.exited = true;
-    this.killShell();
+    this.killShell(true);
     try {
       this.proc.stdin.end();
     } catch {
