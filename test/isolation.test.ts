@@ -1,7 +1,7 @@
 // Bash session isolation with a real bubblewrap sandbox: what a session can and cannot see,
 // reach and write, and the per-session resource limits.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/core/log.ts';
@@ -176,6 +176,23 @@ describe('isolation none', () => {
       const id = made.body.meta.session_id;
       await Bun.sleep(50);
       expect(processesOfSession(id).length).toBeGreaterThanOrEqual(3);
+      // A timeout there too kills the command's processes, daemonised or not, and only those.
+      const timedOut = await open.post('/execute', {
+        worker_id: 'leaver',
+        action: 'bash:run',
+        params: { command: '(setsid sleep 305 &); sleep 306 & sleep 307', timeout: 0.3 },
+      });
+      expect(timedOut.body.code).toBe(2002);
+      await Bun.sleep(100);
+      const cmdlines = processesOfSession(id).map((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').trim();
+        } catch {
+          return '';
+        }
+      });
+      expect(cmdlines.filter((c) => /sleep 30[567]/.test(c))).toEqual([]);
+      expect(cmdlines.filter((c) => /sleep 30[34]/.test(c))).toHaveLength(2);
       await open.post('/session/destroy', { worker_id: 'leaver' });
       expect(await processesLeft(id)).toEqual([]);
     } finally {

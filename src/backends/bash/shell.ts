@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { BackendError, SessionStateError } from '../../core/errors.ts';
 import { StreamCapture } from './capture.ts';
-import { killAll, processesWithEnv } from './processes.ts';
+import { descendantsOf, killAll, processesWithEnv } from './processes.ts';
 
 export interface RunResult {
   stdout: string;
@@ -236,7 +236,11 @@ export class ShellSession {
    * still busy (a builtin loop) after a short grace, kill it too — the next command respawns it.
    */
   private async interrupt(nonce: string, finished: Promise<void>): Promise<void> {
-    killAll(processesWithEnv('AGENTFLOW_COMMAND', nonce));
+    // In a sandbox every process of the session stays in the shell's tree (bash is the pid
+    // namespace's init), so only that tree is searched; without one, a command's daemons may
+    // have left it and the whole machine is.
+    const candidates = this.options.sweepLeftovers ? undefined : descendantsOf(this.proc.pid);
+    killAll(processesWithEnv('AGENTFLOW_COMMAND', nonce, candidates));
     const reported = await Promise.race([
       finished.then(() => true),
       Bun.sleep(SHELL_REPORT_GRACE_MS).then(() => false),
