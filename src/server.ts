@@ -51,7 +51,13 @@ export async function createServices(
     const section = (config.backends as Record<string, { enabled?: boolean }>)[module.name];
     if (section?.enabled === false) continue;
     const hiddenPaths = configPath ? [resolve(configPath)] : [];
-    backends.push(await module.create(section as never, { dataDir, instanceId, log, hiddenPaths }));
+    const backend = await module.create(section as never, {
+      dataDir,
+      instanceId,
+      log,
+      hiddenPaths,
+    });
+    if (backend) backends.push(backend);
   }
 
   const metrics = createMetrics();

@@ -30,6 +30,8 @@ const canaryText = 'untouched';
 
 beforeAll(async () => {
   t = await buildApp({
+    // No desktops: a random body naming resource type vm would start real containers.
+    backends: { vm: { enabled: false } },
     limits: { max_body_bytes: 256 * 1024 },
     execution: { default_timeout_seconds: 2, max_timeout_seconds: 5 },
   });

@@ -103,7 +103,8 @@ export interface BackendModule<C extends TSchema = TSchema, N extends string = s
   readonly name: N;
   /** This backend's section of the server config (`backends.<name>`); must accept `{}`. */
   readonly configSchema: C;
-  create(config: Static<C>, env: BackendEnv): Backend | Promise<Backend>;
+  /** null: the backend cannot run on this machine and stays off (vm without a Docker engine). */
+  create(config: Static<C>, env: BackendEnv): Backend | null | Promise<Backend | null>;
 }
 
 export function defineBackendModule<C extends TSchema, const N extends string>(

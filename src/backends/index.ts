@@ -2,5 +2,6 @@
 import type { BackendModule } from './backend.ts';
 import bash from './bash/index.ts';
 import rag from './rag/index.ts';
+import vm from './vm/index.ts';
 
-export const backendModules = [bash, rag] as const satisfies readonly BackendModule[];
+export const backendModules = [bash, rag, vm] as const satisfies readonly BackendModule[];

@@ -39,6 +39,10 @@ export class SessionStateError extends SessionError {
   override readonly status = 409;
 }
 
+/** The session's live resource is gone for good (its container died): 1003, and the core
+ * removes the session, so the worker's next call starts afresh. */
+export class SessionLostError extends SessionError {}
+
 export class WorkerNotFoundError extends AgentFlowError {
   override readonly code = 1004;
   override readonly status = 404;

@@ -150,9 +150,9 @@ export class Executor {
         );
       }, timeoutMs + this.options.graceMs);
     });
-    return Promise.race([tool.definition.run(params, ctx), backstop]).finally(() =>
-      clearTimeout(timer),
-    );
+    // Through a promise, so a handler that throws synchronously still clears the backstop.
+    const work = Promise.resolve().then(() => tool.definition.run(params, ctx));
+    return Promise.race([work, backstop]).finally(() => clearTimeout(timer));
   }
 }
 

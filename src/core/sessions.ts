@@ -10,6 +10,7 @@ import {
   ResourceTypeNotFoundError,
   ResourceUnavailableError,
   SessionError,
+  SessionLostError,
 } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { Store, StoredSession } from './store.ts';
@@ -381,11 +382,16 @@ export class SessionManager {
         if (session.destroyed) {
           throw new SessionError(`Session ${session.id} was destroyed while this call waited.`);
         }
-        if (session.handle === undefined && session.backend.restoreSession) {
-          session.handle = await session.backend.restoreSession(session.info);
-          this.emit('restored', session);
+        try {
+          if (session.handle === undefined && session.backend.restoreSession) {
+            session.handle = await session.backend.restoreSession(session.info);
+            this.emit('restored', session);
+          }
+          return await fn(session.handle);
+        } catch (err) {
+          if (err instanceof SessionLostError) await this.destroySession(session, 'lost');
+          throw err;
         }
-        return fn(session.handle);
       })
       .finally(() => {
         session.inFlight--;

@@ -2,7 +2,6 @@
 // extension a desktop driver needs (GetImage, QueryPointer, keyboard mapping, fake input). Speaking
 // the protocol directly avoids a process spawn per action (xdotool, scrot) and lets a 1920x1080
 // screenshot arrive as one 8 MB reply in a few milliseconds.
-import { connect, type Socket } from 'node:net';
 
 export interface X11Screen {
   readonly root: number;
@@ -12,6 +11,9 @@ export interface X11Screen {
 }
 
 export interface X11Setup {
+  /** Our XIDs are resourceIdBase | n, n within resourceIdMask. */
+  readonly resourceIdBase: number;
+  readonly resourceIdMask: number;
   readonly minKeycode: number;
   readonly maxKeycode: number;
   readonly screens: readonly X11Screen[];
@@ -42,6 +44,8 @@ interface Pending {
 }
 
 const enum Op {
+  InternAtom = 16,
+  GetProperty = 20,
   GetInputFocus = 43,
   QueryPointer = 38,
   GetImage = 73,
@@ -63,6 +67,15 @@ const MAPPING_NOTIFY = 34;
 const GENERIC_EVENT = 35;
 const pad4 = (n: number) => (4 - (n % 4)) % 4;
 
+/** The transport: Bun's native socket (about 3x faster than node:net for an 8 MB reply). */
+type RawSocket = Bun.Socket<undefined>;
+
+/** Where incoming bytes go: the handshake first, then the connection. */
+interface Sink {
+  data(chunk: Buffer): void;
+  closed(err?: Error): void;
+}
+
 export class X11Connection {
   /** Sequence number of the last request sent (the server counts modulo 2^16). */
   private seq = 0;
@@ -75,19 +88,20 @@ export class X11Connection {
   private asyncError: X11Error | undefined;
   private closedError: Error | undefined;
   private xtestOpcode: number | undefined;
-  /** Called when another client changed the keyboard mapping. */
-  onMappingNotify: (() => void) | undefined;
+  private damage: { opcode: number; event: number; id: number } | undefined;
+  /** Bytes the socket did not take yet (written on drain). */
+  private unsent: Buffer[] = [];
+  /** Called for every MappingNotify (`request`: 0 modifiers, 1 keyboard, 2 pointer). */
+  onMappingNotify: ((request: number) => void) | undefined;
+  /** Called once when the connection is lost (the X server or its container died). */
+  onClose: (() => void) | undefined;
+  /** Called for every DamageNotify with the damaged area (after initDamage). */
+  onDamage: ((x: number, y: number, width: number, height: number) => void) | undefined;
 
   private constructor(
-    private readonly socket: Socket,
+    private readonly socket: RawSocket,
     readonly setup: X11Setup,
-  ) {
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    const fail = (err?: Error) =>
-      this.fail(new X11ClosedError(`X connection closed${err ? `: ${err.message}` : ''}`));
-    socket.on('error', fail);
-    socket.on('close', () => fail());
-  }
+  ) {}
 
   get screen(): X11Screen {
     return this.setup.screens[0]!;
@@ -98,66 +112,95 @@ export class X11Connection {
   }
 
   /** Connects and completes the X handshake; rejects when nothing answers within `timeoutMs`. */
-  static open(path: string, timeoutMs = 5000): Promise<X11Connection> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ path });
+  static async open(path: string, timeoutMs = 5000): Promise<X11Connection> {
+    let sink: Sink | undefined;
+    let conn: X11Connection | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const handshake = new Promise<X11Setup>((resolve, reject) => {
       let received = Buffer.alloc(0);
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new Error(`X server at ${path} did not answer the handshake in ${timeoutMs} ms`));
-      }, timeoutMs);
-      // Hands the socket over (listeners removed) or fails; the caller resolves on success.
-      const done = (err: Error | undefined) => {
-        clearTimeout(timer);
-        socket.removeAllListeners();
-        if (err) {
-          socket.destroy();
-          reject(err);
-        }
+      timer = setTimeout(
+        () =>
+          reject(new Error(`X server at ${path} did not answer the handshake in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      sink = {
+        data(chunk) {
+          received = Buffer.concat([received, chunk]);
+          if (received.length < 8) return;
+          const total = 8 + received.readUInt16LE(6) * 4;
+          if (received.length < total) return;
+          if (received[0] !== 1) {
+            const reason = received.toString('latin1', 8, 8 + received[1]!);
+            reject(
+              new Error(`X server refused the connection: ${reason || 'authentication needed'}`),
+            );
+            return;
+          }
+          try {
+            resolve(parseSetup(received.subarray(0, total)));
+          } catch (err) {
+            reject(err as Error);
+          }
+          // Whatever followed the setup (events) belongs to the connection.
+          const rest = received.subarray(total);
+          sink = {
+            data: (c) => conn!.receive(c),
+            closed: (err) =>
+              conn!.fail(new X11ClosedError(`X connection closed${err ? `: ${err.message}` : ''}`)),
+          };
+          if (rest.length > 0) queueMicrotask(() => sink!.data(rest));
+        },
+        closed(err) {
+          reject(
+            new Error(`X server at ${path} closed the connection${err ? `: ${err.message}` : ''}`),
+          );
+        },
       };
-      socket.on('error', (err) => done(err));
-      socket.on('close', () => done(new Error(`X server at ${path} closed the connection`)));
-      socket.on('connect', () => {
-        // Little-endian ('l'), protocol 11.0, no authorization (Xvfb runs with -ac).
-        const hello = Buffer.alloc(12);
-        hello.write('l', 0, 'latin1');
-        hello.writeUInt16LE(11, 2);
-        socket.write(hello);
-      });
-      socket.on('data', (chunk: Buffer) => {
-        received = Buffer.concat([received, chunk]);
-        if (received.length < 8) return;
-        const total = 8 + received.readUInt16LE(6) * 4;
-        if (received.length < total) return;
-        if (received[0] !== 1) {
-          const reason = received.toString('latin1', 8, 8 + received[1]!);
-          done(new Error(`X server refused the connection: ${reason || 'authentication needed'}`));
-          return;
-        }
-        let setup: X11Setup;
-        try {
-          setup = parseSetup(received.subarray(0, total));
-        } catch (err) {
-          done(err as Error);
-          return;
-        }
-        done(undefined);
-        const conn = new X11Connection(socket, setup);
-        if (received.length > total) conn.receive(received.subarray(total));
-        resolve(conn);
-      });
     });
+    let socket: RawSocket;
+    try {
+      socket = await Bun.connect({
+        unix: path,
+        socket: {
+          data: (_s, chunk) => sink!.data(chunk),
+          drain: () => conn?.flushUnsent(),
+          close: () => sink!.closed(),
+          error: (_s, err) => sink!.closed(err),
+        },
+      });
+    } catch (err) {
+      clearTimeout(timer);
+      throw err;
+    }
+    // Little-endian ('l'), protocol 11.0, no authorization (Xvfb runs with -ac).
+    const hello = Buffer.alloc(12);
+    hello.write('l', 0, 'latin1');
+    hello.writeUInt16LE(11, 2);
+    socket.write(hello);
+    try {
+      const setup = await handshake;
+      conn = new X11Connection(socket, setup);
+      return conn;
+    } catch (err) {
+      socket.terminate();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
+  /** Closes the connection from our side (onClose is not called). */
   close(): void {
-    this.fail(new X11ClosedError('X connection closed by the server side'));
-    this.socket.destroy();
+    this.onClose = undefined;
+    this.fail(new X11ClosedError('X connection closed'));
+    this.socket.terminate();
   }
 
   private fail(err: Error): void {
     if (this.closedError) return;
     this.closedError = err;
     for (const p of this.pending.splice(0)) p.reject(err);
+    this.onClose?.();
   }
 
   // ---- sending ----
@@ -166,8 +209,26 @@ export class X11Connection {
   private send(requests: Buffer[]): number {
     if (this.closedError) throw this.closedError;
     this.seq += requests.length;
-    this.socket.write(requests.length === 1 ? requests[0]! : Buffer.concat(requests));
+    const bytes = requests.length === 1 ? requests[0]! : Buffer.concat(requests);
+    if (this.unsent.length > 0) this.unsent.push(bytes);
+    else {
+      const written = this.socket.write(bytes);
+      if (written < bytes.length) this.unsent.push(bytes.subarray(Math.max(0, written)));
+    }
     return this.seq;
+  }
+
+  /** Writes what the socket refused earlier, in order (called when it drains). */
+  private flushUnsent(): void {
+    while (this.unsent.length > 0) {
+      const bytes = this.unsent[0]!;
+      const written = this.socket.write(bytes);
+      if (written < bytes.length) {
+        this.unsent[0] = bytes.subarray(Math.max(0, written));
+        return;
+      }
+      this.unsent.shift();
+    }
   }
 
   private withReply(request: Buffer, prefix: Buffer[] = []): Promise<Buffer> {
@@ -202,7 +263,8 @@ export class X11Connection {
       if (n < chunk.length) this.receive(chunk.subarray(n));
       return;
     }
-    this.chunks.push(chunk);
+    // Bun may reuse a chunk's memory after the data callback: copy what is kept for later.
+    this.chunks.push(Buffer.from(chunk));
     this.buffered += chunk.length;
     while (this.buffered >= 32) {
       const head = this.peek(32);
@@ -257,7 +319,16 @@ export class X11Connection {
       if (at >= 0) this.pending.splice(at, 1)[0]!.resolve(msg);
       return;
     }
-    if ((kind & 0x7f) === MAPPING_NOTIFY) this.onMappingNotify?.();
+    const code = kind & 0x7f;
+    if (code === MAPPING_NOTIFY) this.onMappingNotify?.(msg[4]!);
+    else if (this.damage && code === this.damage.event) {
+      this.onDamage?.(
+        msg.readInt16LE(16),
+        msg.readInt16LE(18),
+        msg.readUInt16LE(20),
+        msg.readUInt16LE(22),
+      );
+    }
   }
 
   // ---- requests ----
@@ -268,6 +339,8 @@ export class X11Connection {
     y: number,
     width: number,
     height: number,
+    /** Requests to send just before (e.g. damageSubtract), in the same write. */
+    before: Buffer[] = [],
   ): Promise<{ depth: number; data: Buffer }> {
     const req = Buffer.alloc(20);
     req[0] = Op.GetImage;
@@ -279,8 +352,38 @@ export class X11Connection {
     req.writeUInt16LE(width, 12);
     req.writeUInt16LE(height, 14);
     req.writeUInt32LE(0xffffffff, 16);
-    const reply = await this.withReply(req);
+    const reply = await this.withReply(req, before);
     return { depth: reply[1]!, data: reply.subarray(32) };
+  }
+
+  /** The atom of `name`, or 0 when it does not exist yet (onlyIfExists). */
+  async internAtom(name: string, onlyIfExists = true): Promise<number> {
+    const n = Buffer.byteLength(name, 'latin1');
+    const req = Buffer.alloc(8 + n + pad4(n));
+    req[0] = Op.InternAtom;
+    req[1] = onlyIfExists ? 1 : 0;
+    req.writeUInt16LE(req.length / 4, 2);
+    req.writeUInt16LE(n, 4);
+    req.write(name, 8, 'latin1');
+    const reply = await this.withReply(req);
+    return reply.readUInt32LE(8);
+  }
+
+  /** A property of the root window as bytes, or undefined when it is not set. */
+  async getRootProperty(atom: number): Promise<Buffer | undefined> {
+    const req = Buffer.alloc(24);
+    req[0] = Op.GetProperty;
+    req.writeUInt16LE(6, 2);
+    req.writeUInt32LE(this.screen.root, 4);
+    req.writeUInt32LE(atom, 8);
+    req.writeUInt32LE(0, 12); // AnyPropertyType
+    req.writeUInt32LE(0, 16); // long-offset
+    req.writeUInt32LE(1024, 20); // long-length
+    const reply = await this.withReply(req);
+    if (reply.readUInt32LE(8) === 0) return undefined; // type None: not set
+    const format = reply[1]!;
+    const items = reply.readUInt32LE(16);
+    return reply.subarray(32, 32 + (items * format) / 8);
   }
 
   async queryPointer(): Promise<{ x: number; y: number; mask: number }> {
@@ -320,7 +423,7 @@ export class X11Connection {
     return req;
   }
 
-  async queryExtension(name: string): Promise<number | undefined> {
+  async queryExtension(name: string): Promise<{ opcode: number; firstEvent: number } | undefined> {
     const n = Buffer.byteLength(name, 'latin1');
     const req = Buffer.alloc(8 + n + pad4(n));
     req[0] = Op.QueryExtension;
@@ -328,14 +431,52 @@ export class X11Connection {
     req.writeUInt16LE(n, 4);
     req.write(name, 8, 'latin1');
     const reply = await this.withReply(req);
-    return reply[8] ? reply[9] : undefined;
+    return reply[8] ? { opcode: reply[9]!, firstEvent: reply[10]! } : undefined;
   }
 
   /** Finds XTEST (needed for every input action); throws when the server lacks it. */
   async initXTest(): Promise<void> {
-    const opcode = await this.queryExtension('XTEST');
-    if (opcode === undefined) throw new Error('the X server has no XTEST extension');
-    this.xtestOpcode = opcode;
+    const ext = await this.queryExtension('XTEST');
+    if (ext === undefined) throw new Error('the X server has no XTEST extension');
+    this.xtestOpcode = ext.opcode;
+  }
+
+  /**
+   * Starts DAMAGE tracking of the root window (level BoundingBox): `onDamage` then gets every
+   * rectangle drawn since the last damageSubtract(). False when the server lacks DAMAGE.
+   */
+  async initDamage(): Promise<boolean> {
+    const ext = await this.queryExtension('DAMAGE');
+    if (ext === undefined) return false;
+    const version = Buffer.alloc(12);
+    version[0] = ext.opcode;
+    version[1] = 0; // QueryVersion: required before any other DAMAGE request
+    version.writeUInt16LE(3, 2);
+    version.writeUInt32LE(1, 4);
+    version.writeUInt32LE(1, 8);
+    await this.withReply(version);
+    const damage = this.setup.resourceIdBase | (1 & this.setup.resourceIdMask);
+    const create = Buffer.alloc(16);
+    create[0] = ext.opcode;
+    create[1] = 1; // Create
+    create.writeUInt16LE(4, 2);
+    create.writeUInt32LE(damage, 4);
+    create.writeUInt32LE(this.screen.root, 8);
+    create[12] = 2; // DamageReportBoundingBox
+    await this.sync([create]);
+    this.damage = { opcode: ext.opcode, event: ext.firstEvent, id: damage };
+    return true;
+  }
+
+  /** Encodes DamageSubtract(damage, None, None): empties the damage region (a repair). */
+  damageSubtract(): Buffer {
+    if (!this.damage) throw new Error('initDamage() was not called');
+    const req = Buffer.alloc(16);
+    req[0] = this.damage.opcode;
+    req[1] = 3; // Subtract
+    req.writeUInt16LE(4, 2);
+    req.writeUInt32LE(this.damage.id, 4);
+    return req;
   }
 
   /** Encodes one XTEST FakeInput request (send several with sync()). */
@@ -383,6 +524,8 @@ function parseSetup(b: Buffer): X11Setup {
   }
   if (screens.length === 0) throw new Error('the X server reported no screens');
   return {
+    resourceIdBase: b.readUInt32LE(12),
+    resourceIdMask: b.readUInt32LE(16),
     minKeycode: b[34]!,
     maxKeycode: b[35]!,
     screens,

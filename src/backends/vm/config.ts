@@ -1,0 +1,140 @@
+// The vm backend's config section (`backends.vm`) and the session config of SPEC §6.
+import { Type } from '@sinclair/typebox';
+import { Type as t, type Static } from '@sinclair/typebox';
+
+const driverName = t.Union([t.Literal('docker'), t.Literal('qemu')]);
+
+export const qemuConfigSchema = t.Object(
+  {
+    binary: t.String({ default: 'qemu-system-x86_64', minLength: 1 }),
+    kernel: t.Optional(t.String({ minLength: 1, description: 'Kernel to boot (-kernel)' })),
+    initrd: t.Optional(t.String({ minLength: 1, description: 'Initramfs (-initrd)' })),
+    append: t.String({ default: 'console=ttyS0 quiet', description: 'Kernel command line' }),
+    disk_image: t.Optional(
+      t.String({
+        minLength: 1,
+        description: 'Base disk (qcow2/raw); each session runs on its own copy-on-write overlay',
+      }),
+    ),
+    accel: t.Union([t.Literal('auto'), t.Literal('kvm'), t.Literal('tcg')], {
+      default: 'auto',
+      description: 'auto: KVM when a boot probe shows it works, else TCG',
+    }),
+    memory_mb: t.Integer({ default: 512, minimum: 64 }),
+    boot_timeout_seconds: t.Number({ default: 60, exclusiveMinimum: 0 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const vmConfigSchema = t.Object(
+  {
+    enabled: t.Optional(
+      t.Boolean({
+        description:
+          'Unset: on when the default driver can run (a Docker engine answers at start-up, or ' +
+          'the QEMU binary exists). true: always on (sessions answer 2004 while Docker is down).',
+      }),
+    ),
+    default_driver: t.Union([t.Literal('docker'), t.Literal('qemu')], { default: 'docker' }),
+    docker_socket: t.Optional(
+      t.String({
+        minLength: 1,
+        description: 'Default: DOCKER_HOST (unix://) or /var/run/docker.sock',
+      }),
+    ),
+    image: t.String({ default: 'agentflow-desktop:latest', minLength: 1 }),
+    allowed_images: t.Array(t.String({ minLength: 1 }), {
+      default: ['agentflow-*'],
+      description: 'Images a session config may name; a trailing * matches any suffix',
+    }),
+    network: t.String({
+      default: 'none',
+      minLength: 1,
+      description: 'Docker network mode of session containers (none, bridge, a network name)',
+    }),
+    memory_mb: t.Integer({ default: 2048, minimum: 128, description: 'Per session, default' }),
+    cpus: t.Number({ default: 1, exclusiveMinimum: 0, description: 'Per session, default' }),
+    max_memory_mb: t.Integer({
+      default: 16384,
+      minimum: 128,
+      description: 'Most a session may ask',
+    }),
+    max_cpus: t.Number({ default: 8, exclusiveMinimum: 0, description: 'Most a session may ask' }),
+    pids_limit: t.Integer({ default: 1024, minimum: 16 }),
+    shm_mb: t.Integer({
+      default: 256,
+      minimum: 16,
+      description: '/dev/shm size (browsers need it)',
+    }),
+    start_timeout_seconds: t.Number({ default: 30, exclusiveMinimum: 0 }),
+    socket_dir: t.Optional(
+      t.String({
+        minLength: 1,
+        description: 'Folder of the per-session X sockets (default: <data_dir>/vm-x11)',
+      }),
+    ),
+    socket_host_dir: t.Optional(
+      t.String({
+        minLength: 1,
+        description:
+          'socket_dir as the Docker host sees it, when the server runs in a container and ' +
+          'it cannot be found from the container mounts',
+      }),
+    ),
+    exec_output_limit_bytes: t.Integer({ default: 1024 * 1024, minimum: 1024 }),
+    png_compression: t.Integer({
+      default: 3,
+      minimum: 1,
+      maximum: 9,
+      description: 'Deflate level of PNG screenshots (1 fastest .. 9 smallest)',
+    }),
+    damage_tracking: t.Boolean({
+      default: true,
+      description:
+        "Keep each desktop's last frame and fetch only what the X DAMAGE extension reports as " +
+        'redrawn; an unchanged screen is answered from the last encoding (~8 MB per 1080p session)',
+    }),
+    encoder_threads: t.Integer({
+      default: 0,
+      minimum: 0,
+      maximum: 64,
+      description: 'Screenshot encoder threads (0: one per core, at most 4)',
+    }),
+    qemu: qemuConfigSchema,
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export type VmConfig = Static<typeof vmConfigSchema>;
+export type QemuConfig = Static<typeof qemuConfigSchema>;
+
+export const MIN_SCREEN = [320, 200] as const;
+export const MAX_SCREEN = [4096, 4096] as const;
+export const DEFAULT_SCREEN: [number, number] = [1920, 1080];
+
+export const vmSessionConfigSchema = t.Object(
+  {
+    // No default on the tuple itself: TypeBox would fill a one-element array from it
+    // ([800] → [800, 1080]) instead of rejecting it. DEFAULT_SCREEN applies when absent.
+    screen_size: t.Optional(
+      Type.Tuple(
+        [
+          Type.Integer({ minimum: MIN_SCREEN[0], maximum: MAX_SCREEN[0] }),
+          Type.Integer({ minimum: MIN_SCREEN[1], maximum: MAX_SCREEN[1] }),
+        ],
+        { description: '[width, height] in pixels (default [1920, 1080])' },
+      ),
+    ),
+    driver: t.Optional(driverName),
+    image: t.Optional(
+      t.String({
+        minLength: 1,
+        maxLength: 256,
+        description: 'Docker image (default: backends.vm.image; must match allowed_images)',
+      }),
+    ),
+    memory_mb: t.Optional(t.Integer({ minimum: 128, maximum: 1048576 })),
+    cpus: t.Optional(t.Number({ exclusiveMinimum: 0, maximum: 256 })),
+  },
+  { additionalProperties: false },
+);
