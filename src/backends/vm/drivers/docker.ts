@@ -3,7 +3,7 @@
 // container's X socket directory is a per-session folder of `socket_dir`, bind-mounted at
 // /tmp/.X11-unix, so the server speaks X11 to it directly (x11/display.ts); `docker exec` is used
 // only for vm:exec. Containers carry labels so a restarted server finds its own again.
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -83,11 +83,18 @@ function logText(raw: Buffer): string {
 
 export class DockerDriver implements Driver {
   readonly name = 'docker' as const;
-  private readonly docker: Docker;
+  private docker: Promise<Docker> | undefined;
   private hostDir: Promise<string> | undefined;
+  /** Session ids and socket folders this process made: never orphans, whenever reaping runs. */
+  private readonly createdHere = new Set<string>();
 
-  constructor(private readonly options: DockerDriverOptions) {
-    this.docker = new Docker({ socketPath: options.socketPath });
+  constructor(private readonly options: DockerDriverOptions) {}
+
+  /** dockerode, loaded on first use: importing it costs ~150 ms of every server start. */
+  private client(): Promise<Docker> {
+    return (this.docker ??= import('dockerode').then(
+      ({ default: Dockerode }) => new Dockerode({ socketPath: this.options.socketPath }),
+    ));
   }
 
   private unreachable(err: unknown): ResourceUnavailableError {
@@ -113,12 +120,14 @@ export class DockerDriver implements Driver {
     }
   }
 
+  /** Whether the engine answers, asked with a plain request so start-up need not load dockerode. */
   async probe(): Promise<string | undefined> {
     try {
-      await Promise.race([
-        this.docker.ping(),
-        Bun.sleep(2000).then(() => Promise.reject(new Error('no answer within 2 s'))),
-      ]);
+      const res = await fetch('http://docker/_ping', {
+        unix: this.options.socketPath,
+        signal: AbortSignal.timeout(2000),
+      });
+      if (!res.ok) throw new Error(`_ping answered HTTP ${res.status}`);
       return undefined;
     } catch (err) {
       return this.unreachable(err).message;
@@ -128,7 +137,7 @@ export class DockerDriver implements Driver {
   /** The image's labels, or undefined when the image is missing. */
   async imageLabels(image = this.options.image): Promise<Record<string, string> | undefined> {
     try {
-      const info = await this.docker.getImage(image).inspect();
+      const info = await (await this.client()).getImage(image).inspect();
       return info.Config?.Labels ?? {};
     } catch (err) {
       if (errorCode(err) === 404) return undefined;
@@ -152,8 +161,8 @@ export class DockerDriver implements Driver {
   private socketHostDir(): Promise<string> {
     return (this.hostDir ??= (async () => {
       if (this.options.socketHostDir) return this.options.socketHostDir;
-      return this.api("find the server container's mounts", () =>
-        engineSidePath(this.docker, this.options.socketDir),
+      return this.api("find the server container's mounts", async () =>
+        engineSidePath(await this.client(), this.options.socketDir),
       );
     })().catch((err) => {
       this.hostDir = undefined;
@@ -167,11 +176,13 @@ export class DockerDriver implements Driver {
   }
 
   async create(info: SessionInfo, config: VmSessionConfig): Promise<Desktop> {
+    this.createdHere.add(info.sessionId);
     const o = this.options;
     const image = config.image ?? o.image;
     if (config.image !== undefined) this.checkImageAllowed(image);
     const [width, height] = config.screen_size ?? DEFAULT_SCREEN;
     const key = randomBytes(6).toString('hex');
+    this.createdHere.add(key);
     const localDir = join(o.socketDir, key);
     const socketPath = join(localDir, 'X0');
     if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
@@ -193,8 +204,8 @@ export class DockerDriver implements Driver {
     chmodSync(localDir, 0o1777); // the X server in the container runs as an unprivileged user
     let container: Docker.Container | undefined;
     try {
-      container = await this.api('create the desktop container', () =>
-        this.docker.createContainer({
+      container = await this.api('create the desktop container', async () =>
+        (await this.client()).createContainer({
           name: this.containerName(info),
           Image: image,
           Env: [`SCREEN_SIZE=${width}x${height}`],
@@ -287,8 +298,8 @@ export class DockerDriver implements Driver {
   private async containers(sessionId?: string): Promise<Docker.ContainerInfo[]> {
     const label = [`${LABEL.managed}=true`, `${LABEL.instance}=${this.options.instanceId}`];
     if (sessionId !== undefined) label.push(`${LABEL.session}=${sessionId}`);
-    return this.api('list containers', () =>
-      this.docker.listContainers({ all: true, filters: { label } }),
+    return this.api('list containers', async () =>
+      (await this.client()).listContainers({ all: true, filters: { label } }),
     );
   }
 
@@ -318,7 +329,7 @@ export class DockerDriver implements Driver {
       );
     });
     return new DockerDesktop(
-      this.docker.getContainer(found.Id),
+      (await this.client()).getContainer(found.Id),
       key,
       display,
       this.options.outputLimit,
@@ -328,7 +339,9 @@ export class DockerDriver implements Driver {
   async explainLoss(info: SessionInfo): Promise<string> {
     const [found] = await this.containers(info.sessionId).catch(() => []);
     if (!found) return 'its container was removed';
-    const state = await this.docker
+    const state = await (
+      await this.client()
+    )
       .getContainer(found.Id)
       .inspect()
       .catch(() => undefined);
@@ -349,8 +362,8 @@ export class DockerDriver implements Driver {
             key: c.Labels[LABEL.x11] ?? '',
           }));
     await Promise.all(
-      doomed.map(({ id }) =>
-        this.docker
+      doomed.map(async ({ id }) =>
+        (await this.client())
           .getContainer(id)
           .remove({ force: true, v: true })
           .catch((err) => {
@@ -364,6 +377,16 @@ export class DockerDriver implements Driver {
   }
 
   async recover(sessions: readonly SessionInfo[]): Promise<Map<string, string>> {
+    if (sessions.length === 0) {
+      // Nothing to re-attach: reaping orphans can wait until the server answers.
+      setTimeout(() => void this.reap(), 0);
+      return new Map();
+    }
+    return this.reap(sessions);
+  }
+
+  /** Marks stored sessions active (container running) or lost; removes every other container. */
+  private async reap(sessions: readonly SessionInfo[] = []): Promise<Map<string, string>> {
     const statuses = new Map<string, string>(sessions.map((s) => [s.sessionId, 'lost']));
     let list: Docker.ContainerInfo[];
     try {
@@ -379,11 +402,14 @@ export class DockerDriver implements Driver {
       if (statuses.has(id) && c.State === 'running' && !keep.has(id)) {
         statuses.set(id, 'active');
         keep.add(c.Labels[LABEL.x11] ?? '');
-      } else doomed.push(c);
+      } else if (!this.createdHere.has(id)) {
+        // Only what an earlier process left: sessions made since this start are not orphans.
+        doomed.push(c);
+      }
     }
     await Promise.all(
-      doomed.map((c) =>
-        this.docker
+      doomed.map(async (c) =>
+        (await this.client())
           .getContainer(c.Id)
           .remove({ force: true, v: true })
           .catch(() => undefined),
@@ -392,7 +418,7 @@ export class DockerDriver implements Driver {
     if (doomed.length > 0) this.options.log.info('vm.reaped', { containers: doomed.length });
     if (existsSync(this.options.socketDir)) {
       for (const name of readdirSync(this.options.socketDir)) {
-        if (!keep.has(name))
+        if (!keep.has(name) && !this.createdHere.has(name))
           rmSync(join(this.options.socketDir, name), { recursive: true, force: true });
       }
     }
