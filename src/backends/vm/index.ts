@@ -123,7 +123,6 @@ export default defineBackendModule({
       sessionConfig: vmSessionConfigSchema,
 
       async warmup(ctx) {
-        encoder.start();
         const driver = drivers[config.default_driver];
         const reason = await driver.probe();
         if (reason) {
@@ -151,11 +150,15 @@ export default defineBackendModule({
       async createSession(info) {
         const c = info.config as unknown as VmSessionConfig;
         checkLimits(c);
+        // The encoder threads start with the first desktop (while it boots), not with the server:
+        // a server that never makes one does not carry them.
+        encoder.start();
         const driver = driverOf(info);
         return new VmHandle(info, driver, await driver.create(info, c));
       },
 
       async restoreSession(info) {
+        encoder.start();
         const driver = driverOf(info);
         return new VmHandle(info, driver, await driver.restore(info));
       },
