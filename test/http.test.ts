@@ -431,6 +431,7 @@ describe('batch', () => {
     });
     expect(r.status).toBe(200);
     expect(r.body.code).toBe(1001);
+    expect(r.body.meta.error_type).toBe('ToolNotFoundError');
     expect(r.body.data).toMatchObject({ total: 3, executed: 2, succeeded: 1, failed: 1 });
     expect(r.body.data.results[0].data.stdout).toBe('one\n');
     expect(r.body.data.results[1].code).toBe(1001);

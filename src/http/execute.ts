@@ -86,7 +86,10 @@ export const executeRoutes = (deps: AppDeps, prefix: string) =>
             succeeded: executed.length - failures.length,
             failed: failures.length,
           },
-          meta: ok(request, null).meta,
+          // A failed batch is an error envelope too: it names the first failure's type.
+          meta: first
+            ? { request_id: requestIdOf(request), error_type: first.meta.error_type }
+            : { request_id: requestIdOf(request) },
         };
       },
       {
