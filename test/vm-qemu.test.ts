@@ -87,10 +87,9 @@ withQemu(
 );
 
 describe('qemu driver without its pieces', () => {
-  test('a missing QEMU binary answers 2004', async () => {
-    const app = await buildApp({
-      backends: { vm: { enabled: true, qemu: { ...guest, binary: '/nonexistent/qemu' } } },
-    });
+  /** A qemu session create with this driver config answers 2004 naming `missing`. */
+  const answers2004Naming = async (qemu: Record<string, unknown>, missing: string) => {
+    const app = await buildApp({ backends: { vm: { enabled: true, qemu } } });
     try {
       const r = await app.post('/session/create', {
         worker_id: 'q',
@@ -98,31 +97,19 @@ describe('qemu driver without its pieces', () => {
         config: { driver: 'qemu' },
       });
       expect(r.body.code).toBe(2004);
-      expect(r.body.message).toContain('/nonexistent/qemu');
+      expect(r.body.message).toContain(missing);
     } finally {
       await app.close();
     }
-  });
+  };
 
-  withQemu('a missing base image answers 2004', async () => {
-    const app = await buildApp({
-      backends: {
-        vm: {
-          enabled: true,
-          qemu: { binary: 'qemu-system-x86_64', disk_image: '/nonexistent/base.qcow2' },
-        },
-      },
-    });
-    try {
-      const r = await app.post('/session/create', {
-        worker_id: 'q',
-        resource_type: 'vm',
-        config: { driver: 'qemu' },
-      });
-      expect(r.body.code).toBe(2004);
-      expect(r.body.message).toContain('/nonexistent/base.qcow2');
-    } finally {
-      await app.close();
-    }
-  });
+  test('a missing QEMU binary answers 2004', () =>
+    answers2004Naming({ ...guest, binary: '/nonexistent/qemu' }, '/nonexistent/qemu'));
+
+  withQemu('a missing base image answers 2004', () =>
+    answers2004Naming(
+      { binary: 'qemu-system-x86_64', disk_image: '/nonexistent/base.qcow2' },
+      '/nonexistent/base.qcow2',
+    ),
+  );
 });
