@@ -54,6 +54,8 @@ export interface TestApp {
   /** POSTs JSON (or raw text) and returns status and parsed body. */
   post(path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
   get(path: string, headers?: Record<string, string>): Promise<Reply>;
+  /** POST /execute of one action for `workerId`. */
+  execute(workerId: string, action: string, params?: unknown): Promise<Reply>;
   close(): Promise<void>;
 }
 
@@ -83,25 +85,24 @@ export async function buildApp(
   const services = await createServices(config, log);
   const app = createApp(services);
   const base = 'http://localhost';
+  const post: TestApp['post'] = async (path, body, headers = {}) =>
+    reply(
+      await app.handle(
+        new Request(base + path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body:
+            typeof body === 'string' ? body : body === undefined ? undefined : JSON.stringify(body),
+        }),
+      ),
+    );
   return {
     services,
     app,
     dataDir,
-    post: async (path, body, headers = {}) =>
-      reply(
-        await app.handle(
-          new Request(base + path, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', ...headers },
-            body:
-              typeof body === 'string'
-                ? body
-                : body === undefined
-                  ? undefined
-                  : JSON.stringify(body),
-          }),
-        ),
-      ),
+    post,
+    execute: (workerId, action, params = {}) =>
+      post('/execute', { worker_id: workerId, action, params }),
     get: async (path, headers = {}) =>
       reply(await app.handle(new Request(base + path, { headers }))),
     close: async () => {

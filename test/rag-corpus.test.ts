@@ -203,21 +203,13 @@ describe('warmup', () => {
     const missing = join(dir(), 'nowhere.jsonl');
     const t = await buildApp({ backends: { rag: { indexes: { lost: { corpus: missing } } } } });
     try {
-      const r = await t.post('/execute', {
-        worker_id: 'w',
-        action: 'rag:search',
-        params: { query: 'x' },
-      });
+      const r = await t.execute('w', 'rag:search', { query: 'x' });
       expect({ code: r.body.code, status: r.status }).toEqual({ code: 2003, status: 503 });
       expect(r.body.message).toContain(missing);
       expect(r.body.message).toContain('"lost"');
       expect((await t.get('/warmup/status')).body.data.backends.rag.error).toContain(missing);
       expect((await t.get('/health')).status).toBe(200);
-      const bash = await t.post('/execute', {
-        worker_id: 'w',
-        action: 'bash:run',
-        params: { command: 'echo up' },
-      });
+      const bash = await t.execute('w', 'bash:run', { command: 'echo up' });
       expect(bash.body.data.stdout).toBe('up\n');
     } finally {
       await t.close();

@@ -159,18 +159,10 @@ test('the embedder down: 2001 at query time, 2003 at warmup; other backends work
   }
   const cold = await buildApp({ backends: { rag: { embedder: embedderConfig(gone.url) } } });
   try {
-    const r = await cold.post('/execute', {
-      worker_id: 'w',
-      action: 'rag:search',
-      params: { query: 'session' },
-    });
+    const r = await cold.execute('w', 'rag:search', { query: 'session' });
     expect({ code: r.body.code, status: r.status }).toEqual({ code: 2003, status: 503 });
     expect(r.body.message).toContain('unreachable');
-    const bash = await cold.post('/execute', {
-      worker_id: 'w',
-      action: 'bash:run',
-      params: { command: 'echo ok' },
-    });
+    const bash = await cold.execute('w', 'bash:run', { command: 'echo ok' });
     expect(bash.body.data.stdout).toBe('ok\n');
   } finally {
     await cold.close();

@@ -91,11 +91,7 @@ test('an ONNX model directory without model.onnx: 2003 saying what is missing', 
   dirs.push(dir);
   const t = await buildApp({ backends: { rag: { embedder: { type: 'onnx', model_dir: dir } } } });
   try {
-    const r = await t.post('/execute', {
-      worker_id: 'w',
-      action: 'rag:search',
-      params: { query: 'x' },
-    });
+    const r = await t.execute('w', 'rag:search', { query: 'x' });
     expect({ code: r.body.code, status: r.status }).toEqual({ code: 2003, status: 503 });
     expect(r.body.message).toContain(`${dir} has no model.onnx`);
   } finally {
