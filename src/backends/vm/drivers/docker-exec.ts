@@ -5,6 +5,7 @@
 import type Docker from 'dockerode';
 import type { Duplex } from 'node:stream';
 import type { ExecResult } from '../desktop.ts';
+import { CappedOutput } from '../../../core/capped-output.ts';
 
 export interface ExecOptions {
   timeoutMs: number;
@@ -18,32 +19,8 @@ const HOST_GRACE_MS = 3000;
 /** After the command's own process exits, how long its output may still drain. */
 const DRAIN_MS = 50;
 
-class Capped {
-  private readonly parts: Buffer[] = [];
-  private size = 0;
-  truncated = false;
-
-  constructor(private readonly limit: number) {}
-
-  push(bytes: Buffer): void {
-    const room = this.limit - this.size;
-    if (room <= 0) {
-      this.truncated = true;
-      return;
-    }
-    const part = bytes.length > room ? bytes.subarray(0, room) : bytes;
-    if (part.length < bytes.length) this.truncated = true;
-    this.parts.push(Buffer.from(part));
-    this.size += part.length;
-  }
-
-  text(): string {
-    return Buffer.concat(this.parts).toString('utf8');
-  }
-}
-
 /** Splits Docker's multiplexed exec stream: 8-byte frame headers (stream id, size) + payload. */
-function demux(stream: Duplex, out: Capped, err: Capped): void {
+function demux(stream: Duplex, out: CappedOutput, err: CappedOutput): void {
   let pending: Buffer = Buffer.alloc(0);
   stream.on('data', (chunk: Buffer) => {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
@@ -73,8 +50,8 @@ export async function dockerExec(
     Env: options.env,
   });
   const stream = (await exec.start({ hijack: true, stdin: false })) as Duplex;
-  const out = new Capped(options.outputLimit);
-  const err = new Capped(options.outputLimit);
+  const out = new CappedOutput(options.outputLimit);
+  const err = new CappedOutput(options.outputLimit);
   demux(stream, out, err);
 
   let hostTimedOut = false;
