@@ -3,7 +3,8 @@
 import type { ToolContext } from '../backends/backend.ts';
 import { AgentFlowError, ExecutionTimeoutError, InternalError, ParameterError } from './errors.ts';
 import type { Gate } from './gate.ts';
-import type { Session, SessionManager } from './sessions.ts';
+import type { Session } from './session.ts';
+import type { SessionManager } from './sessions.ts';
 import type { RegisteredTool, ToolRegistry } from './tools.ts';
 import type { WarmupManager } from './warmup.ts';
 

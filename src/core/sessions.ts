@@ -2,9 +2,8 @@
 // every call and enforced by a sweeper, temporary sessions, and a FIFO queue per session so calls
 // on one session never interleave while different sessions run in parallel.
 import type { TSchema } from '@sinclair/typebox';
-import type { Backend, SessionInfo } from '../backends/backend.ts';
+import type { Backend } from '../backends/backend.ts';
 import {
-  ExecutionTimeoutError,
   InternalError,
   ParameterError,
   ResourceTypeNotFoundError,
@@ -14,6 +13,7 @@ import {
 } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { Store, StoredSession } from './store.ts';
+import { Session } from './session.ts';
 import { compileValidator, type Validator } from './validate.ts';
 
 export interface SessionOptions {
@@ -27,93 +27,6 @@ export interface SessionOptions {
 }
 
 export type SessionEvent = 'created' | 'destroyed' | 'expired' | 'restored' | 'temporary';
-
-export interface SessionView {
-  session_id: string;
-  session_name: string;
-  worker_id: string;
-  resource_type: string;
-  status: string;
-  temporary: boolean;
-  created_at: string;
-  last_used_at: string;
-  expires_at: string;
-}
-
-export class Session {
-  handle: unknown = undefined;
-  inFlight = 0;
-  destroyed = false;
-  /** Settles when the previous queued call has finished; the FIFO queue is this chain. */
-  private tail: Promise<unknown> = Promise.resolve();
-  private waiting = 0;
-  private running = 0;
-
-  constructor(
-    readonly info: SessionInfo & { state: Record<string, unknown> },
-    readonly backend: Backend,
-    public status: string,
-    readonly createdAt: number,
-    public lastUsedAt: number,
-    public expiresAt: number,
-    /** The state JSON last written to the store, to skip writes when nothing changed. */
-    public persistedState: string,
-  ) {}
-
-  get id(): string {
-    return this.info.sessionId;
-  }
-
-  /**
-   * Runs `fn` after every call queued before it. A call still waiting when `deadline` passes
-   * answers 2002 at once and is skipped when its turn comes.
-   */
-  enqueue<T>(deadline: number, fn: () => Promise<T>): Promise<T> {
-    const ahead = this.waiting + this.running;
-    this.waiting++;
-    let abandoned = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const run = async (): Promise<T> => {
-      this.waiting--;
-      if (abandoned) throw new ExecutionTimeoutError('abandoned while waiting');
-      clearTimeout(timer);
-      this.running++;
-      try {
-        return await fn();
-      } finally {
-        this.running--;
-      }
-    };
-    const result = this.tail.then(run, run);
-    this.tail = result.catch(() => undefined);
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        abandoned = true;
-        reject(
-          new ExecutionTimeoutError(
-            `Timed out waiting for session ${this.id}: ${ahead} earlier call(s) were queued or ` +
-              'running. Calls on one session run one at a time; raise the timeout or use another session.',
-          ),
-        );
-      }, deadline - Date.now());
-    });
-    return Promise.race([result, expired]);
-  }
-
-  view(): SessionView {
-    return {
-      session_id: this.info.sessionId,
-      session_name: this.info.sessionName,
-      worker_id: this.info.workerId,
-      resource_type: this.info.resourceType,
-      status: this.status,
-      temporary: this.info.temporary,
-      created_at: new Date(this.createdAt).toISOString(),
-      last_used_at: new Date(this.lastUsedAt).toISOString(),
-      expires_at: new Date(this.expiresAt).toISOString(),
-    };
-  }
-}
 
 const key = (workerId: string, resourceType: string) => `${workerId}\u0000${resourceType}`;
 

@@ -3,7 +3,7 @@ import { Elysia, t } from 'elysia';
 import type { AppDeps } from '../app.ts';
 import { AgentFlowError } from '../core/errors.ts';
 import { toAgentFlowError } from '../core/executor.ts';
-import type { Session, SessionView } from '../core/sessions.ts';
+import type { Session, SessionView } from '../core/session.ts';
 import { ok } from './envelope.ts';
 import { JsonObject, ResourceType, WorkerId, nullable } from './schemas.ts';
 
