@@ -37,24 +37,27 @@ for _ in $(seq 100); do
   curl -fsS "$url/health" >/dev/null 2>&1 && break
   sleep 0.1
 done
-curl -fsS "$url/health" | grep -q '"status":"ok"' || fail "/health"
+health=$(curl -fsS "$url/health") || fail "/health"
+grep -q '"status":"ok"' <<<"$health" || fail "/health answered $health"
 post() { curl -sS -X POST "$url$1" -H "authorization: Bearer $KEY" -d "$2"; }
 out=$(post /execute '{"worker_id":"smoke","action":"bash:run","params":{"command":"echo hello from $(id -un)"}}')
-echo "$out" | grep -q '"stdout":"hello from agentflow\\n"' || fail "bash:run answered $out"
+grep -q '"stdout":"hello from agentflow\\n"' <<<"$out" || fail "bash:run answered $out"
 out=$(post /execute '{"worker_id":"smoke","action":"rag:search","params":{"query":"session","top_k":2}}')
-echo "$out" | grep -q '"code":0' || fail "rag:search answered $out"
+grep -q '"code":0' <<<"$out" || fail "rag:search answered $out"
 status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/execute" -d '{}')
 [ "$status" = 401 ] || fail "a request without the key answered $status, not 401"
-docker logs "$NAME" 2>&1 | grep -q '"isolation":"bwrap"' || fail "bash sessions are not sandboxed in the container"
+# Here-strings, not `cmd | grep -q`: grep quitting early would fail the pipe under pipefail.
+logs=$(docker logs "$NAME" 2>&1)
+grep -q '"isolation":"bwrap"' <<<"$logs" || fail "bash sessions are not sandboxed in the container"
 if docker image inspect agentflow-desktop:latest >/dev/null 2>&1; then
   # A desktop made by the server in a container: its X socket folder is on the /data volume, so
   # the server must find that volume's path on the host for the bind mount of the sibling.
   out=$(post /session/create '{"worker_id":"smoke-vm","resource_type":"vm","config":{"screen_size":[800,600]}}')
-  echo "$out" | grep -q '"code":0' || fail "vm session create answered $out"
+  grep -q '"code":0' <<<"$out" || fail "vm session create answered $out"
   out=$(post /execute '{"worker_id":"smoke-vm","action":"vm:screenshot"}')
-  echo "$out" | grep -q '"width":800' || fail "vm:screenshot answered ${out:0:300}"
+  grep -q '"width":800' <<<"$out" || fail "vm:screenshot answered ${out:0:300}"
   out=$(post /session/destroy '{"worker_id":"smoke-vm"}')
-  echo "$out" | grep -q '"code":0' || fail "vm session destroy answered $out"
+  grep -q '"code":0' <<<"$out" || fail "vm session destroy answered $out"
   vm=", a vm session (sibling container)"
 fi
 log "ok: /health, bash:run (sandboxed), rag:search${vm:-}, and the key check, from the container"
