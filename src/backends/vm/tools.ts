@@ -116,6 +116,34 @@ function dragEvents(x0: number, y0: number, x1: number, y1: number, b: number): 
 const object = <T extends Parameters<typeof t.Object>[0]>(props: T) =>
   t.Object(props, { additionalProperties: false });
 
+/** vm:key_down / vm:key_up: one key event. */
+const keyTransition = (name: string, down: boolean, description: string) =>
+  defineTool({
+    name,
+    description,
+    params: object({ key: keyName }),
+    run: async ({ key }, ctx: VmToolContext) => {
+      const keysym = resolveKey(key);
+      return ctx.session.use(async (d) => {
+        await d.input([{ kind: 'key', keysym, down }], ctx.signal);
+        return { key };
+      });
+    },
+  });
+
+/** vm:mouse_down / vm:mouse_up: one button event where the pointer is. */
+const buttonTransition = (name: string, down: boolean, description: string) =>
+  defineTool({
+    name,
+    description,
+    params: object({ button }),
+    run: async ({ button: b }, ctx: VmToolContext) =>
+      ctx.session.use(async (d) => {
+        await d.input([{ kind: 'button', button: BUTTONS[b as ButtonName], down }], ctx.signal);
+        return { button: b };
+      }),
+  });
+
 export function vmTools(): ToolDefinition<any, any>[] {
   return [
     defineTool({
@@ -275,56 +303,10 @@ export function vmTools(): ToolDefinition<any, any>[] {
         });
       },
     }),
-    defineTool({
-      name: 'key_down',
-      description: 'Hold a key down (release it with vm:key_up).',
-      params: object({ key: keyName }),
-      run: async ({ key }, ctx: VmToolContext) => {
-        const keysym = resolveKey(key);
-        return ctx.session.use(async (d) => {
-          await d.input([{ kind: 'key', keysym, down: true }], ctx.signal);
-          return { key };
-        });
-      },
-    }),
-    defineTool({
-      name: 'key_up',
-      description: 'Release a key held with vm:key_down.',
-      params: object({ key: keyName }),
-      run: async ({ key }, ctx: VmToolContext) => {
-        const keysym = resolveKey(key);
-        return ctx.session.use(async (d) => {
-          await d.input([{ kind: 'key', keysym, down: false }], ctx.signal);
-          return { key };
-        });
-      },
-    }),
-    defineTool({
-      name: 'mouse_down',
-      description: 'Hold a mouse button down where the pointer is.',
-      params: object({ button }),
-      run: async ({ button: b }, ctx: VmToolContext) =>
-        ctx.session.use(async (d) => {
-          await d.input(
-            [{ kind: 'button', button: BUTTONS[b as ButtonName], down: true }],
-            ctx.signal,
-          );
-          return { button: b };
-        }),
-    }),
-    defineTool({
-      name: 'mouse_up',
-      description: 'Release a mouse button.',
-      params: object({ button }),
-      run: async ({ button: b }, ctx: VmToolContext) =>
-        ctx.session.use(async (d) => {
-          await d.input(
-            [{ kind: 'button', button: BUTTONS[b as ButtonName], down: false }],
-            ctx.signal,
-          );
-          return { button: b };
-        }),
-    }),
+    keyTransition('key_down', true, 'Hold a key down (release it with vm:key_up).'),
+    keyTransition('key_up', false, 'Release a key held with vm:key_down.'),
+    buttonTransition('mouse_down', true, 'Hold a mouse button down where the pointer is.'),
+    buttonTransition('mouse_up', false, 'Release a mouse button.'),
     defineTool({
       name: 'cursor_position',
       description: 'Where the pointer is.',
