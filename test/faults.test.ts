@@ -28,6 +28,17 @@ async function appOn(dir: string): Promise<TestApp> {
   return buildApp({ data_dir: dir });
 }
 
+/** The workers of the sessions a fresh server on `dir` lists (then it is closed again). */
+async function workersAfterReopen(dir: string): Promise<string[]> {
+  const t = await appOn(dir);
+  try {
+    const sessions = (await t.post('/session/list', {})).body.data.sessions;
+    return sessions.map((s: { worker_id: string }) => s.worker_id).sort();
+  } finally {
+    await t.close();
+  }
+}
+
 function integrity(dir: string): string {
   const db = new Database(join(dir, STORE_FILE), { readonly: true });
   try {
@@ -40,7 +51,7 @@ function integrity(dir: string): string {
 
 test('a full disk: clear 5000 errors, existing sessions keep working, nothing lost', async () => {
   const dir = join(mountPoint, 'data');
-  let t = await appOn(dir);
+  const t = await appOn(dir);
   const first = await t.post('/session/create', { worker_id: 'before', resource_type: 'bash' });
   expect(first.body.code).toBe(0);
 
@@ -65,20 +76,12 @@ test('a full disk: clear 5000 errors, existing sessions keep working, nothing lo
   await t.services.shutdown({ force: false, cleanupSessions: false });
   expect(integrity(dir)).toBe('ok');
 
-  t = await appOn(dir);
-  try {
-    const listed = (await t.post('/session/list', {})).body.data.sessions.map(
-      (s: any) => s.worker_id,
-    );
-    expect(listed.sort()).toEqual(['after', 'before']);
-  } finally {
-    await t.close();
-  }
+  expect(await workersAfterReopen(dir)).toEqual(['after', 'before']);
 });
 
 test('a data directory turned read-only: clear 5000 errors, and the store reopens cleanly', async () => {
   const dir = join(mountPoint, 'data');
-  let t = await appOn(dir);
+  const t = await appOn(dir);
   await t.post('/session/create', { worker_id: 'kept', resource_type: 'bash' });
   // A read-only bind mount over the directory: new files and directories cannot be made there.
   sh(`mount --bind ${dir} ${dir} && mount -o remount,bind,ro ${dir}`);
@@ -93,15 +96,7 @@ test('a data directory turned read-only: clear 5000 errors, and the store reopen
   }
   await t.services.shutdown({ force: false, cleanupSessions: false });
   expect(integrity(dir)).toBe('ok');
-  t = await appOn(dir);
-  try {
-    const listed = (await t.post('/session/list', {})).body.data.sessions.map(
-      (s: any) => s.worker_id,
-    );
-    expect(listed).toEqual(['kept']);
-  } finally {
-    await t.close();
-  }
+  expect(await workersAfterReopen(dir)).toEqual(['kept']);
 });
 
 test('a read-only data directory at start-up is a clear error', async () => {
