@@ -88,7 +88,7 @@ export class Executor {
         // Shared backend: no queue; the worker's session, if any, only lends its config.
         if (session) {
           meta.session_id = session.id;
-          this.sessions.refresh(req.workerId, tool.resourceType);
+          this.sessions.touch(session);
         }
         data = await this.invoke(tool, params, session, req.workerId, deadline);
       } else {

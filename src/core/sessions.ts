@@ -316,7 +316,7 @@ export class SessionManager {
    * Records a use in memory; the store gets it at the next flush (every sweep tick, and before
    * anything reads or reports the rows), so a tool call costs no SQLite write of its own.
    */
-  private touch(session: Session): void {
+  touch(session: Session): void {
     const now = Date.now();
     session.lastUsedAt = now;
     session.expiresAt = now + this.options.ttlMs;
