@@ -21,6 +21,14 @@ export class CappedOutput {
     this.size += part.length;
   }
 
+  /** The kept bytes, emptying the buffer (output held between two commands goes to the next). */
+  take(): Buffer {
+    const all = Buffer.concat(this.parts);
+    this.parts.length = 0;
+    this.size = 0;
+    return all;
+  }
+
   /** The kept bytes as UTF-8, followed by `extra` (bytes not yet decided on, shown as they are). */
   text(extra?: Uint8Array): string {
     const parts = extra && extra.length > 0 ? [...this.parts, extra] : this.parts;
