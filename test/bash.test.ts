@@ -1,7 +1,7 @@
 // The bash backend through the API: persistent state, separate streams, output cap, timeouts that
 // kill every child, files inside the workspace only.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildApp, processesLeft, processesOfSession, tempDir, type TestApp } from './helpers.ts';
 
@@ -191,6 +191,26 @@ describe('session config', () => {
     expect(mode).toBe('test');
   });
 
+  test('cwd is a path in the session’s view: its private /tmp is fine, a host path is not', async () => {
+    const tmp = await t.post('/session/create', {
+      worker_id: 'cfg-tmp',
+      resource_type: 'bash',
+      config: { cwd: '/tmp' },
+    });
+    expect(tmp.body.code).toBe(0);
+    expect((await run('cfg-tmp', 'pwd')).body.data.stdout).toBe('/tmp\n');
+    const missing = await t.post('/session/create', {
+      worker_id: 'cfg-missing',
+      resource_type: 'bash',
+      config: { cwd: '/tmp/not-there' },
+    });
+    expect(missing.status).toBe(400);
+    expect(missing.body.code).toBe(1002);
+    expect(missing.body.message).toContain('/tmp/not-there');
+    // Nothing of the refused session is left behind.
+    expect((await t.post('/session/list', { worker_id: 'cfg-missing' })).body.data.count).toBe(0);
+  });
+
   test('absolute cwd: refused outside the workspace in the sandbox, allowed in host_dirs', async () => {
     const dir = tempDir();
     const refused = await t.post('/session/create', {
@@ -203,11 +223,22 @@ describe('session config', () => {
     expect(refused.body.message).toContain('host_dirs');
     const allowed = await buildApp({ backends: { bash: { host_dirs: [dir] } } });
     try {
-      await allowed.post('/session/create', {
+      // As root, sessions run as their own uid: a host dir must let them in.
+      const closed = await allowed.post('/session/create', {
         worker_id: 'cfg3',
         resource_type: 'bash',
         config: { cwd: dir },
       });
+      if (process.getuid?.() === 0) {
+        expect(closed.body.code).toBe(1002);
+        chmodSync(dir, 0o1777);
+      }
+      const created = await allowed.post('/session/create', {
+        worker_id: 'cfg3',
+        resource_type: 'bash',
+        config: { cwd: dir },
+      });
+      expect(created.body.code).toBe(0);
       const r = await allowed.post('/execute', {
         worker_id: 'cfg3',
         action: 'bash:run',

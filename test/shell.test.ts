@@ -11,8 +11,10 @@ const options = (prefix: string[]): ShellOptions => ({
   prefix: () => prefix,
   sweepLeftovers: true,
   sessionId: `shell-test-${Math.random().toString(36).slice(2)}`,
+  home: tempDir(),
   cwd: tempDir(),
   env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+  exports: {},
   outputLimit: 4096,
 });
 

@@ -77,6 +77,7 @@ test('a worker task reports progress and errors', async () => {
     workspaceRoot: '/tmp/af-probe',
     isolation: 'auto',
     wantLimits: false,
+    probeUid: 200000,
   };
   const ok = await runWorkerTask<ProbeResult>(probe, input, (f) => progress.push(f));
   expect(ok.shellPath).toContain('bash');

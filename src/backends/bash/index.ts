@@ -1,15 +1,27 @@
 // The bash backend: a persistent shell per session in its own workspace directory (SPEC §6).
 import { Type as t } from '@sinclair/typebox';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Backend, BackendEnv, SessionInfo } from '../backend.ts';
 import { defineBackendModule, defineTool } from '../backend.ts';
-import { ExecutionTimeoutError, ParameterError } from '../../core/errors.ts';
+import { ExecutionTimeoutError, ParameterError, WarmupError } from '../../core/errors.ts';
 import { workerUrl } from '../../core/workers.ts';
+import { ENV_NAME, checkSessionEnv } from './env.ts';
 import { readWorkspaceFile, writeWorkspaceFile } from './files.ts';
 import type { ProbeInput, ProbeResult } from './probe-worker.ts';
 import { killAll, processesWithEnv } from './processes.ts';
 import { shellPrefix, type SandboxPlan } from './sandbox.ts';
+import { userNamespaceFilter } from './seccomp.ts';
+import { SessionUids } from './session-uids.ts';
 import { ShellSession } from './shell.ts';
 
 export const bashConfigSchema = t.Object(
@@ -43,6 +55,18 @@ export const bashConfigSchema = t.Object(
       default: [],
       description: 'Host directories sessions may use as cwd, bound read-write into the sandbox',
     }),
+    session_uids: t.Object(
+      {
+        first: t.Integer({ default: 200000, minimum: 1000, description: 'First uid (and gid)' }),
+        count: t.Integer({ default: 65536, minimum: 1, description: 'How many uids' }),
+      },
+      {
+        additionalProperties: false,
+        default: {},
+        description:
+          'When the server runs as root, each sandboxed session runs as its own uid from this range',
+      },
+    ),
     limits: t.Object(
       {
         cpu_seconds: t.Optional(t.Integer({ minimum: 1, description: 'CPU seconds per process' })),
@@ -50,8 +74,17 @@ export const bashConfigSchema = t.Object(
         file_size_mb: t.Integer({ default: 1024, minimum: 1, description: 'Largest file written' }),
         open_files: t.Integer({ default: 1024, minimum: 16 }),
         processes: t.Optional(
-          t.Integer({ minimum: 1, description: 'Processes of the user (not enforced for root)' }),
+          t.Integer({
+            minimum: 1,
+            description:
+              'Processes of the session uid (default 512 when sessions have their own uid)',
+          }),
         ),
+        tmp_mb: t.Integer({
+          default: 256,
+          minimum: 1,
+          description: 'Size of each private tmpfs of a sandboxed session (/tmp, /dev/shm …)',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -59,15 +92,15 @@ export const bashConfigSchema = t.Object(
   { additionalProperties: false, default: {} },
 );
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
 const sessionConfig = t.Object(
   {
     cwd: t.Optional(
       t.String({
         minLength: 1,
         maxLength: 4096,
-        description: 'Start directory; relative paths are inside the workspace',
+        description:
+          'Start directory as the session sees it: relative paths are inside the workspace ' +
+          '(created); absolute ones must exist in the session (its /tmp, workspace, host_dirs …)',
       }),
     ),
     network: t.Optional(
@@ -101,10 +134,17 @@ const encoding = t.Optional(t.Union([t.Literal('utf8'), t.Literal('base64')], { 
 interface BashHandle {
   shell: ShellSession;
   workspace: string;
+  /** The session's own uid (and gid), when the server runs as root and sandboxes. */
+  uid?: number;
 }
 
 /** Variables of the server (keys, config) never reach a session: the shell gets a fresh env. */
 const BASE_ENV_FROM_SERVER = ['PATH', 'LANG', 'TZ'] as const;
+
+/** Where cwd may point, said in the error when it names nothing the session can see. */
+const SESSION_VIEW =
+  'in the sandbox a session sees its workspace, its private /tmp, /var/tmp, /run, /root and ' +
+  '/home, the read-only system directories and backends.bash.host_dirs';
 
 export default defineBackendModule({
   name: 'bash',
@@ -113,110 +153,150 @@ export default defineBackendModule({
     const workspaceRoot = join(env.dataDir, 'workspaces');
     let shellPath = config.shell;
     const plan: SandboxPlan = {
-      isolation: 'none', // decided by warmup, which runs before any session starts
+      isolation: undefined, // decided by warmup; until then no shell starts
       bwrapPath: 'bwrap',
       dataDir: env.dataDir,
       hiddenPaths: env.hiddenPaths,
       hostDirs: config.host_dirs.map((d) => resolve(d)),
-      limits: config.limits,
+      limits: { ...config.limits },
     };
-    const insideAny = (dir: string, roots: readonly string[]) =>
-      roots.some((r) => !relative(r, dir).startsWith('..'));
+    /** Set at warmup when the server runs as root and sandboxes: every session its own uid. */
+    let uids: SessionUids | undefined;
+    // Fixed for the server's lifetime: the operator's variables are exported by each shell.
+    const operatorEnv = config.env;
 
     const workspaceOf = (info: SessionInfo) => join(workspaceRoot, info.sessionId);
 
-    const shellEnv = (info: SessionInfo, workspace: string): Record<string, string> => {
+    /** What a shell process starts with: nothing a worker chose (see ShellOptions.env). */
+    const baseEnv = (workspace: string): Record<string, string> => {
       const base: Record<string, string> = { LANG: 'C.UTF-8' };
       for (const name of BASE_ENV_FROM_SERVER) {
         const v = process.env[name];
         if (v !== undefined) base[name] = v;
       }
       base.PATH ??= '/usr/local/bin:/usr/bin:/bin';
-      const sessionEnv = (info.config.env ?? {}) as Record<string, string>;
-      for (const name of Object.keys(sessionEnv)) {
-        if (!ENV_NAME.test(name)) {
-          throw new ParameterError(
-            `Invalid session config for bash: env name "${name}" is not a valid variable name`,
-          );
-        }
-      }
       return {
         ...base,
         HOME: workspace,
+        USER: 'agent',
+        LOGNAME: 'agent',
         TERM: 'dumb',
         PAGER: 'cat',
         GIT_PAGER: 'cat',
-        ...config.env,
-        ...sessionEnv,
         AGENTFLOW_WORKSPACE: workspace,
         // Marks every process of this data directory's sessions, so a later start can reap them.
         AGENTFLOW_INSTANCE: env.instanceId,
       };
     };
 
-    const startDir = (info: SessionInfo, workspace: string): string => {
+    /** The start directory, in the session's view; relative ones are made in the workspace. */
+    const startDir = (info: SessionInfo, workspace: string, uid?: number): string => {
       const cwd = info.config.cwd as string | undefined;
       if (cwd === undefined) return workspace;
-      const dir = isAbsolute(cwd) ? cwd : resolve(workspace, cwd);
-      if (!isAbsolute(cwd)) {
-        if (relative(workspace, dir).startsWith('..')) {
-          throw new ParameterError(
-            `Invalid session config for bash: relative cwd "${cwd}" leaves the workspace`,
-          );
+      if (cwd.includes('\0')) {
+        throw new ParameterError('Invalid session config for bash: cwd holds a NUL byte');
+      }
+      if (isAbsolute(cwd)) return resolve(cwd);
+      const dir = resolve(workspace, cwd);
+      if (relative(workspace, dir).startsWith('..')) {
+        throw new ParameterError(
+          `Invalid session config for bash: relative cwd "${cwd}" leaves the workspace`,
+        );
+      }
+      const made = mkdirSync(dir, { recursive: true });
+      if (made && uid !== undefined) {
+        // The session must own what the server made for it, down from the first new directory.
+        for (let d = dir; !relative(made, d).startsWith('..'); d = resolve(d, '..')) {
+          chownSync(d, uid, uid);
         }
-        mkdirSync(dir, { recursive: true });
-      }
-      if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-        throw new ParameterError(
-          `Invalid session config for bash: cwd "${cwd}" is not a directory`,
-        );
-      }
-      if (plan.isolation === 'bwrap' && !insideAny(dir, [workspace, ...plan.hostDirs])) {
-        throw new ParameterError(
-          `Invalid session config for bash: cwd "${cwd}" is outside the session workspace; ` +
-            'sandboxed sessions may only start in their workspace or in backends.bash.host_dirs',
-        );
       }
       return dir;
     };
 
     const open = (info: SessionInfo, restoreIn?: string): BashHandle => {
+      if (plan.isolation === undefined) {
+        // Never a shell before warmup has decided how to sandbox it (the executor warms first).
+        throw new WarmupError('The bash backend has not warmed up yet; retry after /warmup.');
+      }
+      const sessionEnv = (info.config.env ?? {}) as Record<string, string>;
+      checkSessionEnv(sessionEnv);
+      const network = info.config.network === true;
+      if (network && !config.allow_network) {
+        throw new ParameterError(
+          'Invalid session config for bash: network access is disabled by the server ' +
+            '(backends.bash.allow_network)',
+        );
+      }
       const workspace = workspaceOf(info);
-      const vars = shellEnv(info, workspace);
-      mkdirSync(workspace, { recursive: true });
+      const fresh = !existsSync(workspace);
+      mkdirSync(workspace, { recursive: true, mode: 0o700 });
+      let uid: number | undefined;
       try {
-        const cwd = startDir(info, workspace);
-        const network = info.config.network === true;
-        if (network && !config.allow_network) {
-          throw new ParameterError(
-            'Invalid session config for bash: network access is disabled by the server ' +
-              '(backends.bash.allow_network)',
-          );
+        if (uids) {
+          const owner = statSync(workspace).uid;
+          if (uids.has(owner)) uids.claim(owner);
+          uid = uids.has(owner) ? owner : uids.take();
+          // A workspace from a run without session uids: hand all of it to the session.
+          if (uid !== owner) Bun.spawnSync(['chown', '-R', '-P', `${uid}:${uid}`, workspace]);
         }
+        const cwd = startDir(info, workspace, uid);
+        const seccomp = plan.seccompPath;
         const options = {
           shell: shellPath,
-          prefix: (dir: string) => shellPrefix(plan, workspace, dir, network),
+          prefix: () =>
+            shellPrefix(plan, {
+              workspace,
+              network,
+              ...(uid === undefined ? {} : { uid }),
+              ...(seccomp ? { seccompFd: 3 } : {}),
+            }),
           sweepLeftovers: plan.isolation === 'none',
           sessionId: info.sessionId,
+          home: workspace,
+          env: baseEnv(workspace),
+          exports: { ...operatorEnv, ...sessionEnv },
           cwd,
-          env: vars,
           outputLimit: config.output_limit_bytes,
+          ...(seccomp ? { openStartFd: () => openSync(seccomp, 'r') } : {}),
         };
-        return { shell: new ShellSession(options, restoreIn ?? cwd), workspace };
+        return {
+          shell: new ShellSession(options, restoreIn ?? cwd),
+          workspace,
+          ...(uid === undefined ? {} : { uid }),
+        };
       } catch (err) {
-        if (!restoreIn) rmSync(workspace, { recursive: true, force: true });
+        if (uid !== undefined) uids?.release(uid);
+        if (fresh) rmSync(workspace, { recursive: true, force: true });
         throw err;
       }
+    };
+
+    const release = (info: SessionInfo, handle: BashHandle | undefined) => {
+      const workspace = workspaceOf(info);
+      const uid = handle?.uid ?? statSync(workspace, { throwIfNoEntry: false })?.uid;
+      if (uid !== undefined) uids?.release(uid);
+      rmSync(workspace, { recursive: true, force: true });
     };
 
     /** A session is handed out only once its shell (and sandbox) has really started. */
     const started = async (handle: BashHandle, info: SessionInfo, fresh: boolean) => {
       try {
         await handle.shell.started();
+        const wanted = info.config.cwd as string | undefined;
+        if (
+          fresh &&
+          wanted !== undefined &&
+          handle.shell.cwd !== resolve(handle.workspace, wanted)
+        ) {
+          throw new ParameterError(
+            `Invalid session config for bash: cwd "${wanted}" is not a directory the session ` +
+              `can enter (${plan.isolation === 'bwrap' ? SESSION_VIEW : 'it does not exist'})`,
+          );
+        }
         return handle;
       } catch (err) {
         handle.shell.kill();
-        if (fresh) rmSync(workspaceOf(info), { recursive: true, force: true });
+        if (fresh) release(info, handle);
         throw err;
       }
     };
@@ -232,21 +312,39 @@ export default defineBackendModule({
           workspaceRoot,
           isolation: config.isolation,
           wantLimits: Object.keys(config.limits).length > 0,
+          probeUid: config.session_uids.first,
         };
         const probe = await ctx.runInWorker<ProbeResult>(
           workerUrl('backends/bash/probe-worker.ts'),
           input,
         );
         shellPath = probe.shellPath;
-        plan.isolation = probe.isolation;
         plan.bwrapPath = probe.bwrapPath;
         if (probe.prlimitPath) plan.prlimitPath = probe.prlimitPath;
+        if (probe.setprivPath) plan.setprivPath = probe.setprivPath;
+        if (probe.isolation === 'bwrap') {
+          const filter = userNamespaceFilter();
+          if (filter) {
+            const path = join(env.dataDir, 'sandbox-userns.bpf');
+            writeFileSync(path, filter, { mode: 0o600 });
+            plan.seccompPath = path;
+          }
+          if (probe.dropToSessionUid) {
+            uids = new SessionUids(config.session_uids.first, config.session_uids.count);
+            plan.limits.processes ??= 512;
+            for (const name of existsSync(workspaceRoot) ? readdirSync(workspaceRoot) : []) {
+              uids.claim(statSync(join(workspaceRoot, name)).uid);
+            }
+          }
+        }
+        plan.isolation = probe.isolation;
         for (const warning of probe.warnings) env.log.warn('bash.warning', { warning });
         ctx.progress({ fraction: 1, detail: `isolation: ${probe.isolation}` });
         env.log.info('bash.ready', {
           shell: probe.shellPath,
           version: probe.version,
           isolation: probe.isolation,
+          session_uids: uids ? `${uids.first}-${uids.first + uids.count - 1}` : 'server user',
         });
       },
 
@@ -275,11 +373,12 @@ export default defineBackendModule({
 
       async destroySession(info, handle) {
         handle?.shell.kill();
-        rmSync(workspaceOf(info), { recursive: true, force: true });
+        release(info, handle);
       },
 
       async detachSession(_info, handle) {
         handle.shell.kill();
+        if (handle.uid !== undefined) uids?.release(handle.uid);
       },
 
       sessionState: (handle) => ({ cwd: handle.shell.cwd }),
@@ -310,7 +409,8 @@ export default defineBackendModule({
             const result = await ctx.session.shell.run(command, limit);
             if (result.timed_out) {
               throw new ExecutionTimeoutError(
-                `Command timed out after ${limit / 1000}s; it was killed with all its children.`,
+                `Command timed out after ${limit / 1000}s; it was killed, with every process it ` +
+                  'started (see the README for what a session without a sandbox can leave).',
                 result,
               );
             }

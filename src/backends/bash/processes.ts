@@ -73,3 +73,73 @@ export function processesWithEnv(
   }
   return found;
 }
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on every Linux ABI in use). */
+const TICKS_PER_SECOND = 100;
+
+/** When the process started, in clock ticks since boot (field 22 of /proc/<pid>/stat). */
+export function startTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) may hold spaces and parentheses: count from its closing one.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Now, in the same clock ticks since boot, less `agoMs`. */
+export function ticksSinceBoot(agoMs = 0): number {
+  const uptime = Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]);
+  return Math.floor((uptime - agoMs / 1000) * TICKS_PER_SECOND);
+}
+
+/** The pid the kernel handed out last (pids are handed out in increasing order, then wrap). */
+export function lastPid(): number {
+  return Number(readFileSync('/proc/loadavg', 'latin1').trim().split(' ').pop());
+}
+
+/** When a command began: the tick (floored) and the last pid handed out before it. */
+export interface CommandStart {
+  tick: number;
+  lastPid: number;
+}
+
+/**
+ * Whether a process started after the command did. Ticks are 10 ms: a process of a later tick is
+ * newer; one of the command's own tick (or the one before, as uptime is rounded) is newer when
+ * its pid came after the command's last pid; an earlier one is not.
+ */
+function startedSince(pid: number, since: CommandStart): boolean {
+  const tick = startTicks(pid);
+  if (tick === undefined) return false;
+  if (tick > since.tick) return true;
+  return tick >= since.tick - 1 && pid > since.lastPid;
+}
+
+/**
+ * The processes a command started, among `candidates`: those carrying its mark, and those that
+ * carry no command mark at all (`env -i` cleared it) but started after the command did. Jobs of
+ * earlier commands keep their own mark, or started before, and are spared.
+ */
+export function processesOfCommand(
+  candidates: readonly number[],
+  mark: string,
+  since: CommandStart,
+): number[] {
+  const own = Buffer.from(`\0AGENTFLOW_COMMAND=${mark}\0`);
+  const any = Buffer.from('\0AGENTFLOW_COMMAND=');
+  const found: number[] = [];
+  for (const pid of candidates) {
+    if (pid === process.pid) continue;
+    let env: Buffer;
+    try {
+      env = Buffer.concat([Buffer.from('\0'), readFileSync(`/proc/${pid}/environ`)]);
+    } catch {
+      continue; // exited
+    }
+    if (env.includes(own) || (!env.includes(any) && startedSince(pid, since))) found.push(pid);
+  }
+  return found;
+}

@@ -3,10 +3,19 @@
 // working directory, so state (cd, export, functions) persists and no process is spawned per call.
 import type { Subprocess } from 'bun';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { BackendError, SessionStateError } from '../../core/errors.ts';
-import { StreamCapture } from './capture.ts';
-import { descendantsOf, killAll, processesWithEnv } from './processes.ts';
+import { CappedOutput } from '../../core/capped-output.ts';
+import { STDERR_TRAILER, STDOUT_TRAILER, StreamCapture } from './capture.ts';
+import {
+  descendantsOf,
+  killAll,
+  lastPid,
+  processesOfCommand,
+  type CommandStart,
+  processesWithEnv,
+  ticksSinceBoot,
+} from './processes.ts';
 
 export interface RunResult {
   stdout: string;
@@ -20,24 +29,37 @@ export interface RunResult {
 
 export interface ShellOptions {
   shell: string;
-  /** The argv before the shell (sandbox, rlimits) for a shell starting in `cwd`. */
-  prefix: (cwd: string) => string[];
+  /** The argv before the shell (rlimits, sandbox). */
+  prefix: () => string[];
   /** Whether kill() must hunt processes that left the shell's tree (no pid namespace). */
   sweepLeftovers: boolean;
-  /** Exported as AGENTFLOW_SESSION_ID: how processes that left the shell's tree are found. */
+  /** Set as AGENTFLOW_SESSION_ID: how processes that left the shell's tree are found. */
   sessionId: string;
-  /** Where the shell starts, and where it restarts when its last directory is gone. */
-  cwd: string;
+  /** The host directory the shell process is started in (the workspace: it always exists). */
+  home: string;
+  /**
+   * The environment the shell process starts with: fixed values of the server's choosing (marks,
+   * HOME, PATH), so the host-side helpers before the shell run with nothing of the session's.
+   */
   env: Record<string, string>;
+  /** Variables the shell exports itself once it runs (operator's and session's config). */
+  exports: Record<string, string>;
+  /** Where the shell goes once it runs, in the session's own view of the filesystem. */
+  cwd: string;
   outputLimit: number;
+  /** Opens a descriptor the sandbox reads at start (its seccomp filter); passed as fd 3. */
+  openStartFd?: () => number;
 }
 
+/** How many times a timeout looks again for processes a dying command forked meanwhile. */
+const KILL_PASSES = 8;
 /** How long a timed-out command's shell gets to report back after its children were killed. */
 const SHELL_REPORT_GRACE_MS = 300;
 /** How long a new shell (and its sandbox) may take to say it is ready. */
 const SHELL_START_TIMEOUT_MS = 10_000;
-const READY_TEXT = '\\037__AF_READY__\\0';
-const READY = Buffer.from('\x1f__AF_READY__\0');
+const READY = Buffer.from('\x1f__AF_READY__');
+/** Bytes a shell may print before it is ready (nothing, normally): more means it is broken. */
+const MAX_PRE_READY = 64 * 1024;
 
 interface Pending {
   out: StreamCapture;
@@ -61,8 +83,8 @@ export class ShellSession {
   private proc: Subprocess<'pipe', 'pipe', 'pipe'>;
   private pending: Pending | undefined;
   /** Output that arrived between commands (background jobs); given to the next command. */
-  private strayOut: Buffer[] = [];
-  private strayErr: Buffer[] = [];
+  private strayOut: CappedOutput;
+  private strayErr: CappedOutput;
   private exited = false;
   private readyState: 'waiting' | 'ready' = 'waiting';
   private preReady = Buffer.alloc(0);
@@ -76,6 +98,8 @@ export class ShellSession {
     startIn = options.cwd,
   ) {
     this.cwd = startIn;
+    this.strayOut = new CappedOutput(options.outputLimit);
+    this.strayErr = new CappedOutput(options.outputLimit);
     this.proc = this.spawn();
   }
 
@@ -89,27 +113,22 @@ export class ShellSession {
 
   private spawn(): Subprocess<'pipe', 'pipe', 'pipe'> {
     this.exited = false;
-    // A restored session starts where it left off, unless that directory is gone.
-    if (!existsSync(this.cwd)) this.cwd = this.options.cwd;
-    const argv = [...this.options.prefix(this.cwd), this.options.shell, '--noprofile', '--norc'];
-    const proc = Bun.spawn(argv, {
-      cwd: this.cwd,
-      env: { ...this.options.env, AGENTFLOW_SESSION_ID: this.options.sessionId },
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      // Its own process group, so a command's children can be found and killed as a group.
-      detached: true,
-    });
-    // bash reads a pipe one byte at a time, so the per-command line is kept short: the marker
-    // printing is a function defined once here (read-only, and `builtin` so a command that
-    // redefines printf cannot break it). It captures the command's status on entry.
-    // Then it says it is ready: a sandbox that failed to start never does (see started()).
-    proc.stdin.write(
-      `__af_m() { local s=$?; builtin printf '\\037__AF_%s__%d %s\\0' "$1" "$s" "$PWD"; ` +
-        `builtin printf '\\037__AF_%s__\\0' "$1" >&2; }; readonly -f __af_m; ` +
-        `builtin printf '${READY_TEXT}'\n`,
-    );
+    const { options } = this;
+    const argv = [...options.prefix(), options.shell, '--noprofile', '--norc'];
+    const extra = options.openStartFd?.();
+    let proc: Subprocess<'pipe', 'pipe', 'pipe'>;
+    try {
+      proc = Bun.spawn(argv, {
+        cwd: options.home,
+        env: { ...options.env, AGENTFLOW_SESSION_ID: options.sessionId },
+        stdio: ['pipe', 'pipe', 'pipe', ...(extra === undefined ? [] : [extra])],
+        // Its own process group, so a command's children can be found and killed as a group.
+        detached: true,
+      }) as Subprocess<'pipe', 'pipe', 'pipe'>;
+    } finally {
+      if (extra !== undefined) closeSync(extra);
+    }
+    proc.stdin.write(this.startLine());
     this.readyState = 'waiting';
     this.preReady = Buffer.alloc(0);
     const pumps = Promise.all([this.pump(proc.stdout, 'out'), this.pump(proc.stderr, 'err')]);
@@ -123,6 +142,30 @@ export class ShellSession {
       this.pending?.settle();
     });
     return proc;
+  }
+
+  /**
+   * The first line the shell reads: it exports the configured variables (so they exist only in
+   * the shell, never in the helpers that start it), goes to its directory (the last one, else
+   * the configured one, else the workspace), and defines the marker function. bash reads a pipe
+   * one byte at a time, so the per-command line is kept short: the marker printing is defined
+   * once here (read-only, and `builtin` so a command that redefines printf cannot break it); it
+   * captures the command's status on entry. Then the shell says it is ready, with its directory:
+   * a sandbox that failed to start never does (see started()).
+   */
+  private startLine(): string {
+    const exports = Object.entries(this.options.exports)
+      .map(([name, value]) => `export ${name}=${ansiCQuote(value)}; `)
+      .join('');
+    const dirs = [...new Set([this.cwd, this.options.cwd, this.options.home])]
+      .map((dir) => `builtin cd -- ${ansiCQuote(dir)} 2>/dev/null`)
+      .join(' || ');
+    return (
+      `${exports}${dirs}; ` +
+      `__af_m() { local s=$?; builtin printf '\\037__AF_%s__%d %s\\0' "$1" "$s" "$PWD"; ` +
+      `builtin printf '\\037__AF_%s__\\0' "$1" >&2; }; readonly -f __af_m; ` +
+      `builtin printf '\\037__AF_READY__%s\\0' "$PWD"\n`
+    );
   }
 
   private async pump(stream: ReadableStream<Uint8Array>, which: 'out' | 'err'): Promise<void> {
@@ -143,10 +186,15 @@ export class ShellSession {
       // Nothing runs before the ready marker, so it is the first thing on stdout.
       this.preReady = Buffer.concat([this.preReady, chunk]);
       const at = this.preReady.indexOf(READY);
-      if (at < 0) return;
+      const end = at < 0 ? -1 : this.preReady.indexOf(0, at + READY.length);
+      if (end < 0) {
+        if (this.preReady.length > MAX_PRE_READY) this.killShell(false);
+        return;
+      }
+      this.cwd = this.preReady.subarray(at + READY.length, end).toString('utf8');
       this.readyState = 'ready';
       this.readyWaiter?.();
-      const rest = this.preReady.subarray(at + READY.length);
+      const rest = this.preReady.subarray(end + 1);
       this.preReady = Buffer.alloc(0);
       if (rest.length === 0) return;
       chunk = rest;
@@ -154,9 +202,8 @@ export class ShellSession {
     const p = this.pending;
     const stray = which === 'out' ? this.strayOut : this.strayErr;
     if (!p) {
-      if (stray.reduce((n, b) => n + b.length, 0) < this.options.outputLimit) {
-        stray.push(Buffer.from(chunk));
-      }
+      // Output between commands (background jobs) goes to the next command, capped like it.
+      stray.push(chunk);
       return;
     }
     const capture = which === 'out' ? p.out : p.err;
@@ -172,22 +219,28 @@ export class ShellSession {
     if (this.exited) this.respawn();
     await this.started();
     const started = performance.now();
-    const nonce = randomBytes(9).toString('base64url');
+    // Two random values: the mark every process of the command inherits (how a timeout finds
+    // them; the command can see it), and the nonce of the end marker, which appears only in the
+    // line the shell reads, neither in the command's environment nor in any argv.
+    const mark = randomBytes(9).toString('base64url');
+    const nonce = randomBytes(12).toString('base64url');
     const marker = `\x1f__AF_${nonce}__`;
-    const out = new StreamCapture(Buffer.from(marker), this.options.outputLimit);
-    const err = new StreamCapture(Buffer.from(marker), this.options.outputLimit);
+    // Where the pid counter stood: a timeout tells the command's unmarked processes from older
+    // ones by it (see processesOfCommand). One small read, a few microseconds.
+    const pidBefore = lastPid();
+    const out = new StreamCapture(Buffer.from(marker), this.options.outputLimit, STDOUT_TRAILER);
+    const err = new StreamCapture(Buffer.from(marker), this.options.outputLimit, STDERR_TRAILER);
     let settle!: () => void;
     const finished = new Promise<void>((resolve) => (settle = resolve));
     this.pending = { out, err, settle };
-    for (const b of this.strayOut.splice(0)) out.push(b);
-    for (const b of this.strayErr.splice(0)) err.push(b);
+    out.push(this.strayOut.take());
+    err.push(this.strayErr.take());
 
     // AGENTFLOW_COMMAND marks every process this command starts (a temporary assignment: it
-    // does not persist in the shell), so a timeout kills exactly those, not earlier background
-    // jobs. `</dev/null` keeps the command from reading the protocol stream. The eval stays at
+    // does not persist in the shell), so a timeout kills those, not earlier background jobs. `</dev/null` keeps the command from reading the protocol stream. The eval stays at
     // top level so `declare`, `local` errors and `return` behave as in a plain shell; __af_m
     // prints the status and $PWD after the marker, NUL-terminated (a path may hold any byte).
-    const line = `AGENTFLOW_COMMAND=${nonce} eval ${ansiCQuote(command)} </dev/null;__af_m ${nonce}\n`;
+    const line = `AGENTFLOW_COMMAND=${mark} eval ${ansiCQuote(command)} </dev/null;__af_m ${nonce}\n`;
     try {
       this.proc.stdin.write(line);
       this.proc.stdin.flush();
@@ -199,7 +252,8 @@ export class ShellSession {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      void this.interrupt(nonce, finished);
+      const since = { tick: ticksSinceBoot(performance.now() - started), lastPid: pidBefore };
+      void this.interrupt(mark, since, finished);
     }, timeoutMs);
     await finished;
     clearTimeout(timer);
@@ -232,15 +286,23 @@ export class ShellSession {
   }
 
   /**
-   * Stops a command past its deadline: kill every process it started; if the shell itself is
-   * still busy (a builtin loop) after a short grace, kill it too — the next command respawns it.
+   * Stops a command past its deadline: kill every process it started (its mark, or no mark and
+   * started since it began); if the shell itself is still busy (a builtin loop) after a short
+   * grace, kill it too — the next command respawns it.
    */
-  private async interrupt(nonce: string, finished: Promise<void>): Promise<void> {
+  private async interrupt(mark: string, since: CommandStart, finished: Promise<void>) {
     // In a sandbox every process of the session stays in the shell's tree (bash is the pid
-    // namespace's init), so only that tree is searched; without one, a command's daemons may
-    // have left it and the whole machine is.
-    const candidates = this.options.sweepLeftovers ? undefined : descendantsOf(this.proc.pid);
-    killAll(processesWithEnv('AGENTFLOW_COMMAND', nonce, candidates));
+    // namespace's init). Without one, a command's daemons may have left it: those are found
+    // machine-wide by their mark. A command that keeps forking (a fork bomb) is swept again
+    // until nothing of it is left, a bounded number of times.
+    for (let pass = 0; pass < KILL_PASSES; pass++) {
+      const victims = processesOfCommand(descendantsOf(this.proc.pid), mark, since);
+      if (this.options.sweepLeftovers) {
+        victims.push(...processesWithEnv('AGENTFLOW_COMMAND', mark));
+      }
+      if (victims.length === 0) break;
+      killAll(victims);
+    }
     const reported = await Promise.race([
       finished.then(() => true),
       Bun.sleep(SHELL_REPORT_GRACE_MS).then(() => false),
@@ -286,7 +348,7 @@ export class ShellSession {
         this.readyWaiter = undefined;
       }
       if (this.readyState === 'ready' && !this.exited) return;
-      const said = Buffer.concat(this.strayErr).toString('utf8').trim().slice(0, 2000);
+      const said = this.strayErr.text().trim().slice(0, 2000);
       if (attempt >= 2 || this.closed) {
         throw new BackendError(
           `The session's shell did not start${said ? `: ${said}` : ' in time'}.`,
@@ -299,8 +361,8 @@ export class ShellSession {
   private respawn(): void {
     // No sweep by the session's mark here: it would take the new shell down too.
     this.killShell(false);
-    this.strayOut = [];
-    this.strayErr = [];
+    this.strayOut = new CappedOutput(this.options.outputLimit);
+    this.strayErr = new CappedOutput(this.options.outputLimit);
     this.proc = this.spawn();
   }
 

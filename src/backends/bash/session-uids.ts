@@ -1,0 +1,46 @@
+// The uids sandboxed sessions run as when the server runs as root: one per live session, from a
+// configured range, so a session is an unprivileged user of its own (its process limit counts
+// only its own processes, and it cannot touch another session's files or processes). A
+// session's uid is recorded as the owner of its workspace, so a restart finds it again. Uids are
+// handed out round-robin: a freed one comes back only after the whole range has been used.
+import { ResourceUnavailableError } from '../../core/errors.ts';
+
+export class SessionUids {
+  private readonly used = new Set<number>();
+  private next: number;
+
+  constructor(
+    readonly first: number,
+    readonly count: number,
+  ) {
+    this.next = first;
+  }
+
+  has(uid: number): boolean {
+    return uid >= this.first && uid < this.first + this.count;
+  }
+
+  /** Marks a uid found on a remembered workspace as taken. */
+  claim(uid: number): void {
+    if (this.has(uid)) this.used.add(uid);
+  }
+
+  take(): number {
+    for (let i = 0; i < this.count; i++) {
+      const uid = this.next;
+      this.next = uid + 1 >= this.first + this.count ? this.first : uid + 1;
+      if (!this.used.has(uid)) {
+        this.used.add(uid);
+        return uid;
+      }
+    }
+    throw new ResourceUnavailableError(
+      `All ${this.count} session uids (backends.bash.session_uids) are in use; destroy sessions ` +
+        'or widen the range.',
+    );
+  }
+
+  release(uid: number): void {
+    this.used.delete(uid);
+  }
+}
