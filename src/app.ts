@@ -19,6 +19,7 @@ import {
   pathOf,
   requestIdOf,
 } from './http/envelope.ts';
+import { KEYLESS_PRINCIPAL, recordPrincipal } from './http/caller.ts';
 import { executeRoutes } from './http/execute.ts';
 import { serviceRoutes } from './http/service.ts';
 import { sessionRoutes } from './http/sessions.ts';
@@ -95,6 +96,7 @@ export function createApp(deps: AppDeps) {
       if (keys.enabled && !path.startsWith('/swagger')) {
         principals.set(request, keys.authenticate(presentedKey(request)));
       }
+      recordPrincipal(request, keys.enabled ? principals.get(request) : KEYLESS_PRINCIPAL);
     })
     .onParse({ as: 'global' }, async ({ request }) => {
       // Every body is JSON whatever its Content-Type (curl sends form-urlencoded by default); an

@@ -76,11 +76,17 @@ async function reply(res: Response): Promise<Reply> {
   return { status: res.status, body, headers: res.headers };
 }
 
+/**
+ * The app on a fresh data directory that close() removes, or on `dataDir`, which close() leaves
+ * for the caller (to build the app again on it, as after a restart).
+ */
 export async function buildApp(
   overrides: Record<string, unknown> = {},
   log: Logger = silentLogger,
+  dataDir?: string,
 ): Promise<TestApp> {
-  const dataDir = tempDir();
+  const owned = dataDir === undefined;
+  dataDir ??= tempDir();
   const config = testConfig(overrides, dataDir);
   const services = await createServices(config, log);
   const app = createApp(services);
@@ -107,7 +113,7 @@ export async function buildApp(
       reply(await app.handle(new Request(base + path, { headers }))),
     close: async () => {
       await services.shutdown({ force: true, cleanupSessions: true });
-      rmSync(dataDir, { recursive: true, force: true });
+      if (owned) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,6 +1,7 @@
 // The Backend interface every resource type implements, and the shape of a tool. Adding a resource
 // type means writing one of these in its own folder and listing its module in backends/index.ts.
 import type { Static, TSchema } from '@sinclair/typebox';
+import type { Caller } from '../core/auth.ts';
 import type { Logger } from '../core/log.ts';
 
 /** What the core knows about a session, handed to the backend that owns it. */
@@ -24,6 +25,8 @@ export interface ToolContext<H> {
   /** The config of the worker's session of this type (defaults applied), or null when none. */
   readonly sessionConfig: Record<string, unknown> | null;
   readonly workerId: string;
+  /** Which key made the call (admin or worker), for tools that guard shared state. */
+  readonly caller: Caller;
   /** Milliseconds left for this call; the handler stops its work by then. */
   readonly timeoutMs: number;
   /** Aborted when the executor gives up on the call (timeout backstop, shutdown with force). */

@@ -18,6 +18,32 @@ export interface Principal {
   workers: RegExp | null;
 }
 
+/** Who makes a tool call, as the core hands it to tools (ToolContext.caller). */
+export interface Caller {
+  readonly workerId: string;
+  /** An admin key, or any request when no keys are configured (loopback dev mode). */
+  readonly admin: boolean;
+  /** The key's name for messages; null when no key was checked. */
+  readonly key: string | null;
+}
+
+/** The principal of every request when no keys are configured: everyone is admin. */
+export const KEYLESS_PRINCIPAL: Principal = {
+  name: 'no keys configured',
+  admin: true,
+  workers: null,
+};
+
+/** The caller a principal makes for one worker id; no principal at all is no scope at all. */
+export function callerOf(principal: Principal | undefined, workerId: string): Caller {
+  if (!principal) return { workerId, admin: false, key: null };
+  return {
+    workerId,
+    admin: principal.admin,
+    key: principal === KEYLESS_PRINCIPAL ? null : principal.name,
+  };
+}
+
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }

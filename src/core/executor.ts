@@ -1,6 +1,7 @@
 // One action, start to finish: resolve the tool, validate its params, warm its backend, find the
 // worker's session (or make a temporary one), run it under a deadline, and report meta.
 import type { ToolContext } from '../backends/backend.ts';
+import { callerOf, type Caller } from './auth.ts';
 import { AgentFlowError, ExecutionTimeoutError, InternalError, ParameterError } from './errors.ts';
 import type { Gate } from './gate.ts';
 import type { Session } from './session.ts';
@@ -14,6 +15,11 @@ export interface ExecuteRequest {
   params?: unknown;
   /** Seconds; null/undefined means the configured default. */
   timeout?: number | null;
+  /**
+   * Who asks, set by the HTTP layer from the authenticated key. Absent: a caller with no scope
+   * (never admin), so a path that forgets to set it fails closed.
+   */
+  caller?: Caller;
 }
 
 export interface ExecutionMeta {
@@ -81,6 +87,10 @@ export class Executor {
       const timeoutMs = this.timeoutMs(req.timeout);
       const deadline = Date.now() + timeoutMs;
       const params = tool.parseParams(req.params ?? {});
+      // The call's worker id is the one the caller acts for, whatever the HTTP layer filled in.
+      const caller: Caller = req.caller
+        ? { ...req.caller, workerId: req.workerId }
+        : callerOf(undefined, req.workerId);
       await this.warmup.ensure(tool.resourceType);
       let data: unknown;
       let session = this.sessions.get(req.workerId, tool.resourceType);
@@ -90,7 +100,7 @@ export class Executor {
           meta.session_id = session.id;
           this.sessions.touch(session);
         }
-        data = await this.invoke(tool, params, session, req.workerId, deadline);
+        data = await this.invoke(tool, params, session, caller, deadline);
       } else {
         if (!session) {
           session = temporary = await this.sessions.createTemporary(
@@ -102,7 +112,7 @@ export class Executor {
         meta.session_id = session.id;
         const s = session;
         data = await this.sessions.run(s, deadline, () =>
-          this.invoke(tool, params, s, req.workerId, deadline),
+          this.invoke(tool, params, s, caller, deadline),
         );
       }
       meta.execution_time_ms = elapsed(started);
@@ -127,7 +137,7 @@ export class Executor {
     tool: RegisteredTool,
     params: Record<string, unknown>,
     session: Session | undefined,
-    workerId: string,
+    caller: Caller,
     deadline: number,
   ): Promise<unknown> {
     const timeoutMs = Math.max(1, deadline - Date.now());
@@ -136,7 +146,8 @@ export class Executor {
       session: session?.handle,
       sessionId: session?.id ?? null,
       sessionConfig: session?.info.config ?? null,
-      workerId,
+      workerId: caller.workerId,
+      caller,
       timeoutMs,
       signal: abort.signal,
     };

@@ -3,6 +3,7 @@ import { Elysia, t } from 'elysia';
 import type { AppDeps } from '../app.ts';
 import { ParameterError } from '../core/errors.ts';
 import { ExecutionFailure, type ExecuteRequest } from '../core/executor.ts';
+import { requestCaller } from './caller.ts';
 import { errorEnvelope, ok, requestIdOf, type Envelope } from './envelope.ts';
 import { JsonObject, WorkerId, nullable } from './schemas.ts';
 
@@ -36,6 +37,7 @@ export const executeRoutes = (deps: AppDeps, prefix: string) =>
       async ({ body, request, set }) => {
         const { status, envelope } = await runOne(deps, request, {
           workerId: body.worker_id,
+          caller: requestCaller(request, body.worker_id),
           action: body.action,
           params: body.params,
           timeout: body.timeout,
@@ -59,7 +61,11 @@ export const executeRoutes = (deps: AppDeps, prefix: string) =>
         }
         const stopOnError = body.stop_on_error ?? true;
         const run = (a: (typeof body.actions)[number]) =>
-          runOne(deps, request, { workerId: body.worker_id, ...a }).then((r) => r.envelope);
+          runOne(deps, request, {
+            workerId: body.worker_id,
+            caller: requestCaller(request, body.worker_id),
+            ...a,
+          }).then((r) => r.envelope);
         let results: (Envelope | null)[];
         if (body.parallel) {
           results = await Promise.all(body.actions.map(run));

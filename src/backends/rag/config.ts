@@ -4,6 +4,10 @@ import { Type as t, type Static } from '@sinclair/typebox';
 
 export const INDEX_NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
 
+/** Defaults of the per-index quotas: what rag:index may grow an index to. */
+export const DEFAULT_MAX_DOCUMENTS = 100_000;
+export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+
 const indexSchema = t.Object(
   {
     corpus: t.Optional(
@@ -34,6 +38,36 @@ const indexSchema = t.Object(
       default: true,
       description: 'Store dense vectors for this index when an embedder is configured',
     }),
+    writable_by: t.Array(
+      t.String({
+        minLength: 1,
+        maxLength: 128,
+        pattern: '^[A-Za-z0-9._:*?-]+$',
+        description: 'A glob over worker ids (* any run of characters, ? one), as in api_keys',
+      }),
+      {
+        default: [],
+        maxItems: 256,
+        description:
+          'Worker ids whose worker keys may write (rag:index) to this index; admin keys always ' +
+          'may. Empty: admin only',
+      },
+    ),
+    max_documents: t.Optional(
+      t.Integer({
+        minimum: 1,
+        description:
+          'Most documents rag:index may grow this index to (default: backends.rag.max_documents)',
+      }),
+    ),
+    max_bytes: t.Optional(
+      t.Integer({
+        minimum: 1024,
+        description:
+          'Most bytes of stored text (title, content, metadata) rag:index may grow this index ' +
+          'to (default: backends.rag.max_bytes)',
+      }),
+    ),
   },
   { additionalProperties: false, default: {} },
 );
@@ -126,6 +160,18 @@ export const ragConfigSchema = t.Object(
       default: 8 * 1024 * 1024,
       minimum: 1024,
       description: 'Most bytes (JSON) of documents one rag:index call may add',
+    }),
+    max_documents: t.Integer({
+      default: DEFAULT_MAX_DOCUMENTS,
+      minimum: 1,
+      description: 'Default quota of every index: most documents rag:index may grow it to',
+    }),
+    max_bytes: t.Integer({
+      default: DEFAULT_MAX_BYTES,
+      minimum: 1024,
+      description:
+        'Default quota of every index: most bytes of stored text (title, content, metadata) ' +
+        'rag:index may grow it to',
     }),
     common_term_ratio: t.Number({
       default: 0.1,

@@ -8,9 +8,11 @@ import type { Backend, BackendEnv } from '../backend.ts';
 import { defineBackendModule } from '../backend.ts';
 import { describeSource, type BuildInput, type BuildOutput } from './build.ts';
 import { ragConfigSchema, type IndexConfig, type RagConfig } from './config.ts';
+import { writeGuard, type WritePolicy } from './access.ts';
 import type { CorpusSource } from './corpus.ts';
 import demoCorpus from './demo-corpus.jsonl' with { type: 'text' };
 import { WorkerPool } from './pool.ts';
+import type { Quota } from './quota.ts';
 import { ragTools, sessionConfigSchema } from './tools.ts';
 import type { WorkerInit } from './search-worker.ts';
 import { workerUrl } from '../../core/workers.ts';
@@ -22,6 +24,8 @@ interface IndexSpec {
   file: string;
   source: CorpusSource;
   config: IndexConfig;
+  writers: WritePolicy;
+  quota: Quota;
 }
 
 function sourceOf(config: IndexConfig): CorpusSource {
@@ -42,21 +46,52 @@ function sourceOf(config: IndexConfig): CorpusSource {
     : { kind: 'jsonl', path };
 }
 
+/** An index's quota: its own limits, else the backend-wide ones, with the keys that set them. */
+function quotaOf(config: RagConfig, c: IndexConfig, key: string | null): Quota {
+  const keyOf = (field: 'max_documents' | 'max_bytes') =>
+    key === null
+      ? `backends.rag.${field}`
+      : c[field] === undefined
+        ? `${key}.${field}, or backends.rag.${field} for every index`
+        : `${key}.${field}`;
+  return {
+    documents: c.max_documents ?? config.max_documents,
+    bytes: c.max_bytes ?? config.max_bytes,
+    documentsKey: keyOf('max_documents'),
+    bytesKey: keyOf('max_bytes'),
+  };
+}
+
 /** The indexes a config describes: its own, plus the demo corpus as "default" unless replaced. */
 export function indexSpecs(config: RagConfig, dataDir: string): IndexSpec[] {
   const dir = join(dataDir, 'rag');
-  const specs: IndexSpec[] = Object.entries(config.indexes).map(([name, c]) => ({
-    name,
-    file: join(dir, `${name}.db`),
-    source: sourceOf(c),
-    config: c,
-  }));
+  const specs: IndexSpec[] = Object.entries(config.indexes).map(([name, c]) => {
+    const key = `backends.rag.indexes.${name}`;
+    return {
+      name,
+      file: join(dir, `${name}.db`),
+      source: sourceOf(c),
+      config: c,
+      writers: { index: name, writableBy: c.writable_by, configKey: key },
+      quota: quotaOf(config, c, key),
+    };
+  });
   if (config.demo_corpus && !('default' in config.indexes)) {
+    // The demo corpus has no config entry: admin-only writes, the backend-wide quota.
+    const c: IndexConfig = {
+      format: 'jsonl',
+      chunk_chars: 0,
+      stemming: true,
+      embed: true,
+      writable_by: [],
+    };
     specs.unshift({
       name: 'default',
       file: join(dir, 'default.db'),
       source: { kind: 'text', label: 'the shipped demo corpus', text: demoCorpus },
-      config: { format: 'jsonl', chunk_chars: 0, stemming: true, embed: true },
+      config: c,
+      writers: { index: 'default', writableBy: [], configKey: null },
+      quota: quotaOf(config, c, null),
     });
   }
   return specs;
@@ -68,13 +103,19 @@ export default defineBackendModule({
   create(config, env: BackendEnv): Backend {
     const specs = indexSpecs(config, env.dataDir);
     const byName = new Map(specs.map((s) => [s.name, s]));
+    const guards = new Map(specs.map((s) => [s.name, writeGuard(s.writers)]));
     let pool: WorkerPool | null = null;
 
     const init: WorkerInit = {
       indexes: Object.fromEntries(
         specs.map((s) => [
           s.name,
-          { file: s.file, embed: s.config.embed, source: describeSource(s.source) },
+          {
+            file: s.file,
+            embed: s.config.embed,
+            source: describeSource(s.source),
+            quota: s.quota,
+          },
         ]),
       ),
       embedder: config.embedder ?? null,
@@ -87,6 +128,7 @@ export default defineBackendModule({
 
     const tools = ragTools(config, {
       indexes: () => specs.map((s) => s.name),
+      authorizeWrite: (index, caller) => guards.get(index)!(caller),
       denseReason(index, mode) {
         if (mode === 'bm25') return null;
         if (!config.embedder) {

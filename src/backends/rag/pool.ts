@@ -2,7 +2,13 @@
 // with its own SQLite handles. A request goes to the worker with the fewest requests in flight;
 // writes all go to worker 0 so they never wait on each other's locks. A worker that dies is
 // replaced, and the requests it held fail with 2001.
-import { AgentFlowError, BackendError, ParameterError, WarmupError } from '../../core/errors.ts';
+import {
+  AgentFlowError,
+  BackendError,
+  ParameterError,
+  ResourceUnavailableError,
+  WarmupError,
+} from '../../core/errors.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './search-worker.ts';
 import { workerUrl } from '../../core/workers.ts';
 
@@ -22,6 +28,8 @@ function toError(kind: string, message: string): AgentFlowError {
       return new ParameterError(message);
     case 'warmup':
       return new WarmupError(message);
+    case 'capacity':
+      return new ResourceUnavailableError(message);
     default:
       return new BackendError(message);
   }

@@ -3,6 +3,7 @@
 import { fileSize, embeddingText } from './build.ts';
 import type { EmbedderConfig } from './config.ts';
 import { createEmbedder, type Embedder } from './embedder.ts';
+import { enforceQuota, growth, UsageMeter, type Quota } from './quota.ts';
 import { Searcher, type SearchOptions } from './searcher.ts';
 import { IndexStore } from './store.ts';
 import { RagError, type SearchMode, type StoredDocument } from './types.ts';
@@ -11,6 +12,7 @@ export interface WorkerIndex {
   file: string;
   embed: boolean;
   source: string;
+  quota: Quota;
 }
 
 export interface WorkerInit {
@@ -54,6 +56,7 @@ declare const self: Worker;
 
 let init: WorkerInit | null = null;
 const searchers = new Map<string, Searcher>();
+const meters = new Map<string, UsageMeter>();
 let embedder: Promise<Embedder> | null = null;
 
 function getEmbedder(): Promise<Embedder> | null {
@@ -76,10 +79,21 @@ async function searcher(name: string): Promise<Searcher> {
 function closeAll(): void {
   for (const s of searchers.values()) s.store.close();
   searchers.clear();
+  meters.clear();
 }
 
 async function add(name: string, documents: StoredDocument[]): Promise<AddOutcome> {
   const s = await searcher(name);
+  let meter = meters.get(name);
+  if (!meter) meters.set(name, (meter = new UsageMeter(s.store)));
+  const m = meter;
+  const checkQuota = () => {
+    const delta = growth(s.store, documents);
+    enforceQuota(name, init!.indexes[name]!.quota, m.current(), delta);
+    return delta;
+  };
+  // Before the embedder is paid for, and again in the write transaction, which is what counts.
+  checkQuota();
   const e = getEmbedder();
   const embeds = e !== null && init!.indexes[name]!.embed;
   const vectors = embeds ? await (await e!).embed(documents.map(embeddingText), 'document') : null;
@@ -92,7 +106,8 @@ async function add(name: string, documents: StoredDocument[]): Promise<AddOutcom
     );
   }
   let updated = 0;
-  s.store.transaction(() => {
+  const delta = s.store.transaction(() => {
+    const delta = checkQuota();
     documents.forEach((doc, i) => {
       const { rowid, replaced } = s.store.upsert(doc);
       if (replaced) updated++;
@@ -100,7 +115,9 @@ async function add(name: string, documents: StoredDocument[]): Promise<AddOutcom
     });
     if (updated > 0) s.store.setMeta('vectors_epoch', `${Date.now()}-${Math.random()}`);
     s.store.setMeta('updated_at', new Date().toISOString());
+    return delta;
   });
+  m.wrote(delta);
   s.afterWrite();
   return { added: documents.length - updated, updated, documents: s.documents };
 }

@@ -13,6 +13,11 @@ export const TOKENIZERS = {
 } as const;
 export type TokenizerName = keyof typeof TOKENIZERS;
 
+/** The bytes of text a row stores, as storedBytes() counts them for a document. */
+const ROW_BYTES =
+  'coalesce(length(CAST(title AS BLOB)), 0) + length(CAST(content AS BLOB)) + ' +
+  'coalesce(length(CAST(metadata AS BLOB)), 0)';
+
 /** Title matches weigh twice a body match in BM25 (columns: title, content). */
 const BM25_WEIGHTS = '2.0, 1.0';
 
@@ -111,6 +116,21 @@ export class IndexStore {
 
   documentCount(): number {
     return (this.stmt('SELECT count(*) AS n FROM docs').get() as { n: number }).n;
+  }
+
+  /** Documents and bytes of stored text (what the quotas count); reads every row. */
+  usage(): { documents: number; bytes: number } {
+    return this.stmt(
+      `SELECT count(*) AS documents, coalesce(sum(${ROW_BYTES}), 0) AS bytes FROM docs`,
+    ).get() as { documents: number; bytes: number };
+  }
+
+  /** The stored bytes of the documents with these ids that exist. */
+  storedBytesOf(ids: readonly string[]): Map<string, number> {
+    const rows = this.stmt(
+      `SELECT id, ${ROW_BYTES} AS bytes FROM docs WHERE id IN (SELECT value FROM json_each(?))`,
+    ).all(JSON.stringify(ids)) as { id: string; bytes: number }[];
+    return new Map(rows.map((r) => [r.id, r.bytes]));
   }
 
   vectorCount(): number {
@@ -274,4 +294,14 @@ export class IndexStore {
 
 function metadataText(metadata: Record<string, unknown> | undefined): string | null {
   return metadata === undefined ? null : JSON.stringify(metadata);
+}
+
+/** The bytes of text a document takes once stored: title, content and metadata as UTF-8. */
+export function storedBytes(doc: StoredDocument): number {
+  const metadata = metadataText(doc.metadata);
+  return (
+    Buffer.byteLength(doc.title ?? '') +
+    Buffer.byteLength(doc.content) +
+    (metadata === null ? 0 : Buffer.byteLength(metadata))
+  );
 }

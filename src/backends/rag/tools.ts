@@ -3,6 +3,7 @@
 // own Type.Integer: Elysia's t.Integer also accepts numeric strings and would pass "3" through.
 import { Type } from '@sinclair/typebox';
 import { Type as t } from '@sinclair/typebox';
+import type { Caller } from '../../core/auth.ts';
 import { ParameterError } from '../../core/errors.ts';
 import { defineTool, type ToolDefinition } from '../backend.ts';
 import { INDEX_NAME, type RagConfig } from './config.ts';
@@ -12,6 +13,8 @@ import type { AddOutcome, IndexStats, WorkerRequest } from './search-worker.ts';
 export interface RagRuntime {
   /** The index names this server serves. */
   indexes(): string[];
+  /** Throws 1006 unless `caller` may write to the index (admin, or matched by writable_by). */
+  authorizeWrite(index: string, caller: Caller): void;
   /** True when dense/hybrid can run on the index (an embedder, and embed on for the index). */
   denseReason(index: string, mode: SearchMode): string | null;
   request<T>(req: WorkerRequest, pin?: number): Promise<T>;
@@ -174,6 +177,9 @@ export function ragTools(config: RagConfig, rt: RagRuntime): ToolDefinition[] {
         { additionalProperties: false },
       ),
       async run(p, ctx) {
+        // Who may write comes first: a caller without the scope learns nothing else.
+        const d = defaults({ index: p.index, mode: 'bm25' }, ctx.sessionConfig);
+        rt.authorizeWrite(d.index, ctx.caller);
         const bytes = Buffer.byteLength(JSON.stringify(p.documents));
         if (bytes > config.max_index_bytes) {
           throw new ParameterError(
@@ -193,7 +199,6 @@ export function ragTools(config: RagConfig, rt: RagRuntime): ToolDefinition[] {
           if (doc.metadata) out.metadata = doc.metadata;
           return out;
         });
-        const d = defaults({ index: p.index, mode: 'bm25' }, ctx.sessionConfig);
         // Writes go to one worker so they never wait on each other's locks.
         const outcome = await rt.request<AddOutcome>(
           { op: 'add', index: d.index, documents: docs },

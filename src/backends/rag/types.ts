@@ -24,7 +24,7 @@ export interface SearchAnswer {
 }
 
 /** What a worker error means to the caller; the main thread turns it into the AgentFlow error. */
-export type ErrorKind = 'param' | 'backend' | 'warmup' | 'internal';
+export type ErrorKind = 'param' | 'backend' | 'warmup' | 'capacity' | 'internal';
 
 /** Raised inside workers; crosses the thread boundary as {kind, message}. */
 export class RagError extends Error {
