@@ -18,6 +18,9 @@ export interface Principal {
   workers: RegExp | null;
 }
 
+/** Who calls when no key is configured: anyone may do anything (loopback only, see main.ts). */
+export const UNRESTRICTED: Principal = { name: 'anyone', admin: true, workers: null };
+
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
