@@ -50,6 +50,24 @@ describe('authentication', () => {
     expect((await run('anyone', { 'x-api-key': ADMIN })).body.code).toBe(0);
   });
 
+  test('the Bearer scheme is case-insensitive and spaces around the key are ignored', async () => {
+    for (const value of [
+      `bearer ${ADMIN}`,
+      `BEARER ${ADMIN}`,
+      `BeArEr ${ADMIN}`,
+      `Bearer    ${ADMIN}`,
+      `  Bearer ${ADMIN}  `,
+      `Bearer\t${ADMIN}`,
+    ]) {
+      const r = await run('anyone', { authorization: value });
+      expect([value, r.status, r.body.code]).toEqual([value, 200, 0]);
+    }
+    for (const value of [`Bearer`, `Bearer${ADMIN}`, `Basic ${ADMIN}`, `Bearer ${ADMIN} extra`]) {
+      const r = await run('anyone', { authorization: value });
+      expect([value, r.status, r.body.code]).toEqual([value, 401, 1006]);
+    }
+  });
+
   test('/health, /ready and the API docs stay open', async () => {
     expect((await t.get('/health')).status).toBe(200);
     await t.post('/warmup', {}, bearer(ADMIN));
