@@ -19,8 +19,6 @@ import { sessionRoutes } from './http/sessions.ts';
 import { toolRoutes } from './http/tools.ts';
 import { VERSION } from './version.ts';
 
-export type { AppDeps, ShutdownRequest } from './http/deps.ts';
-
 /**
  * Bun hands a bare path ("/execute") as the URL when the Host header is empty or invalid, and
  * Elysia's fallback router reads the path at a fixed offset of an absolute `http://` URL: give it

@@ -76,6 +76,39 @@ describe('authentication', () => {
   });
 });
 
+describe('unknown routes', () => {
+  test('answer 404 + 1002 with or without a key, and say nothing but that', async () => {
+    for (const headers of [
+      {},
+      bearer('wrong-key-0123456789abcdef'),
+      bearer(TEAM_A),
+      bearer(ADMIN),
+    ]) {
+      for (const path of ['/no/such/route', '/swagger/execute', '/EXECUTE', '/api/v1/metrics']) {
+        const r = await t.post(path, { worker_id: 'team-a-1' }, headers);
+        expect([path, r.status, r.body.code, r.body.meta.error_type]).toEqual([
+          path,
+          404,
+          1002,
+          'EndpointNotFoundError',
+        ]);
+        expect(r.body.data).toBeNull();
+        expect(r.body.message).toBe(`No endpoint POST ${path}. The API is described at /swagger.`);
+      }
+    }
+  });
+
+  test('HEAD of a keyed GET route needs the key too', async () => {
+    const head = (path: string, headers: Record<string, string> = {}) =>
+      t.app.handle(new Request(`http://localhost${path}`, { method: 'HEAD', headers }));
+    expect((await head('/metrics')).status).toBe(401);
+    expect((await head('/metrics', bearer(TEAM_A))).status).toBe(403);
+    expect((await head('/metrics', bearer(ADMIN))).status).toBe(200);
+    expect((await head('/tools')).status).toBe(401);
+    expect((await head('/health')).status).toBe(200);
+  });
+});
+
 describe('worker keys', () => {
   test('may act for matching worker ids only (body or X-Worker-ID)', async () => {
     expect((await run('team-a-7', bearer(TEAM_A))).body.code).toBe(0);
