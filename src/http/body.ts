@@ -14,7 +14,7 @@ async function readCapped(request: Request, maxBytes: number): Promise<string> {
     if (size > maxBytes) {
       await reader.cancel().catch(() => undefined);
       throw new PayloadTooLargeError(
-        `Request body is over ${maxBytes} bytes (the limit, limits.max_body_bytes); send less.`,
+        `Request body is over ${maxBytes} bytes; the limit is ${maxBytes} (limits.max_body_bytes).`,
       );
     }
     chunks.push(value);
