@@ -79,9 +79,10 @@ async function main(): Promise<void> {
     app.listen({
       hostname: config.host,
       port: config.port,
-      // Our own check answers oversized bodies with the envelope; this is the backstop for
-      // bodies sent without a Content-Length.
-      maxRequestBodySize: config.limits.max_body_bytes + 1024,
+      // Off: over its limit Bun answers a bare 413 before any of our code runs. Ours answer the
+      // envelope: Content-Length in onRequest, a capped read for chunked bodies (http/body.ts).
+      // A body left unread (a 401, a 404) is drained by Bun without being kept in memory.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       // Elysia turns SO_REUSEPORT on; then a second server would share the port silently.
       reusePort: false,
     });

@@ -3,10 +3,11 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createApp, type AppDeps, type ShutdownRequest } from './app.ts';
+import { createApp } from './app.ts';
 import type { Backend, BackendModule } from './backends/backend.ts';
 import { backendModules } from './backends/index.ts';
 import type { Config } from './config.ts';
+import { KeyRing } from './core/auth.ts';
 import { lockDataDir } from './core/datadir-lock.ts';
 import { Executor } from './core/executor.ts';
 import { Gate } from './core/gate.ts';
@@ -15,6 +16,7 @@ import { SessionManager } from './core/sessions.ts';
 import { Store } from './core/store.ts';
 import { ToolRegistry } from './core/tools.ts';
 import { WarmupManager } from './core/warmup.ts';
+import type { AppDeps, ShutdownRequest } from './http/deps.ts';
 import { createMetrics, type ServerMetrics } from './observability.ts';
 
 export interface Services extends AppDeps {
@@ -109,6 +111,7 @@ export async function createServices(
 
   return {
     config,
+    keys: new KeyRing(config.api_key, config.api_keys),
     registry,
     sessions,
     executor,

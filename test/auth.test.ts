@@ -50,11 +50,62 @@ describe('authentication', () => {
     expect((await run('anyone', { 'x-api-key': ADMIN })).body.code).toBe(0);
   });
 
+  test('the Bearer scheme is case-insensitive and spaces around the key are ignored', async () => {
+    for (const value of [
+      `bearer ${ADMIN}`,
+      `BEARER ${ADMIN}`,
+      `BeArEr ${ADMIN}`,
+      `Bearer    ${ADMIN}`,
+      `  Bearer ${ADMIN}  `,
+      `Bearer\t${ADMIN}`,
+    ]) {
+      const r = await run('anyone', { authorization: value });
+      expect([value, r.status, r.body.code]).toEqual([value, 200, 0]);
+    }
+    for (const value of [`Bearer`, `Bearer${ADMIN}`, `Basic ${ADMIN}`, `Bearer ${ADMIN} extra`]) {
+      const r = await run('anyone', { authorization: value });
+      expect([value, r.status, r.body.code]).toEqual([value, 401, 1006]);
+    }
+  });
+
   test('/health, /ready and the API docs stay open', async () => {
     expect((await t.get('/health')).status).toBe(200);
     await t.post('/warmup', {}, bearer(ADMIN));
     expect((await t.get('/api/v1/ready')).status).toBe(200);
     expect((await t.get('/swagger/json')).status).toBe(200);
+  });
+});
+
+describe('unknown routes', () => {
+  test('answer 404 + 1002 with or without a key, and say nothing but that', async () => {
+    for (const headers of [
+      {},
+      bearer('wrong-key-0123456789abcdef'),
+      bearer(TEAM_A),
+      bearer(ADMIN),
+    ]) {
+      for (const path of ['/no/such/route', '/swagger/execute', '/EXECUTE', '/api/v1/metrics']) {
+        const r = await t.post(path, { worker_id: 'team-a-1' }, headers);
+        expect([path, r.status, r.body.code, r.body.meta.error_type]).toEqual([
+          path,
+          404,
+          1002,
+          'EndpointNotFoundError',
+        ]);
+        expect(r.body.data).toBeNull();
+        expect(r.body.message).toBe(`No endpoint POST ${path}. The API is described at /swagger.`);
+      }
+    }
+  });
+
+  test('HEAD of a keyed GET route needs the key too', async () => {
+    const head = (path: string, headers: Record<string, string> = {}) =>
+      t.app.handle(new Request(`http://localhost${path}`, { method: 'HEAD', headers }));
+    expect((await head('/metrics')).status).toBe(401);
+    expect((await head('/metrics', bearer(TEAM_A))).status).toBe(403);
+    expect((await head('/metrics', bearer(ADMIN))).status).toBe(200);
+    expect((await head('/tools')).status).toBe(401);
+    expect((await head('/health')).status).toBe(200);
   });
 });
 

@@ -18,6 +18,9 @@ export interface Principal {
   workers: RegExp | null;
 }
 
+/** Who calls when no key is configured: anyone may do anything (loopback only, see main.ts). */
+export const UNRESTRICTED: Principal = { name: 'anyone', admin: true, workers: null };
+
 /** Who makes a tool call, as the core hands it to tools (ToolContext.caller). */
 export interface Caller {
   readonly workerId: string;
@@ -27,20 +30,13 @@ export interface Caller {
   readonly key: string | null;
 }
 
-/** The principal of every request when no keys are configured: everyone is admin. */
-export const KEYLESS_PRINCIPAL: Principal = {
-  name: 'no keys configured',
-  admin: true,
-  workers: null,
-};
-
 /** The caller a principal makes for one worker id; no principal at all is no scope at all. */
 export function callerOf(principal: Principal | undefined, workerId: string): Caller {
   if (!principal) return { workerId, admin: false, key: null };
   return {
     workerId,
     admin: principal.admin,
-    key: principal === KEYLESS_PRINCIPAL ? null : principal.name,
+    key: principal === UNRESTRICTED ? null : principal.name,
   };
 }
 

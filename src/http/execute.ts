@@ -1,10 +1,10 @@
 // POST /execute and /execute/batch (SPEC §4).
 import { Elysia, t } from 'elysia';
-import type { AppDeps } from '../app.ts';
 import { ParameterError } from '../core/errors.ts';
 import { ExecutionFailure, type ExecuteRequest } from '../core/executor.ts';
-import { requestCaller } from './caller.ts';
+import type { AppDeps } from './deps.ts';
 import { errorEnvelope, ok, requestIdOf, type Envelope } from './envelope.ts';
+import { requestCaller, scopes } from './scope.ts';
 import { JsonObject, WorkerId, nullable } from './schemas.ts';
 
 const Action = t.Object({
@@ -32,6 +32,7 @@ async function runOne(deps: AppDeps, request: Request, req: ExecuteRequest) {
 
 export const executeRoutes = (deps: AppDeps, prefix: string) =>
   new Elysia({ name: 'execute', seed: prefix, prefix })
+    .use(scopes(deps))
     .post(
       '/execute',
       async ({ body, request, set }) => {
@@ -47,6 +48,7 @@ export const executeRoutes = (deps: AppDeps, prefix: string) =>
       },
       {
         body: t.Composite([t.Object({ worker_id: WorkerId }), Action]),
+        scope: 'worker',
         detail: { summary: 'Run one tool', tags: ['execute'] },
       },
     )
@@ -105,6 +107,7 @@ export const executeRoutes = (deps: AppDeps, prefix: string) =>
           parallel: nullable(t.Boolean({ default: false })),
           stop_on_error: nullable(t.Boolean({ default: true })),
         }),
+        scope: 'worker',
         detail: {
           summary: 'Run several tools, in order or in parallel',
           description:

@@ -1,9 +1,10 @@
 // Service endpoints (SPEC §5): health, readiness, warmup, shutdown.
 import { Elysia, t } from 'elysia';
-import type { AppDeps } from '../app.ts';
 import { ResourceTypeNotFoundError, ServiceUnavailableError, WarmupError } from '../core/errors.ts';
 import { VERSION } from '../version.ts';
+import type { AppDeps } from './deps.ts';
 import { errorEnvelope, ok } from './envelope.ts';
+import { scopes } from './scope.ts';
 import { nullable } from './schemas.ts';
 
 const ShutdownBody = t.Optional(
@@ -28,6 +29,7 @@ export const serviceRoutes = (deps: AppDeps, prefix: string) => {
     tags: ['service'],
   };
   return new Elysia({ name: 'service', seed: prefix, prefix })
+    .use(scopes(deps))
     .get(
       '/health',
       ({ set }) => {
@@ -37,7 +39,10 @@ export const serviceRoutes = (deps: AppDeps, prefix: string) => {
         }
         return { status: 'ok', version: VERSION };
       },
-      { detail: { summary: 'Liveness (no envelope, always cheap)', tags: ['service'] } },
+      {
+        scope: 'open',
+        detail: { summary: 'Liveness (no envelope, always cheap)', tags: ['service'] },
+      },
     )
     .get(
       '/ready',
@@ -64,7 +69,10 @@ export const serviceRoutes = (deps: AppDeps, prefix: string) => {
         });
         return errorEnvelope(request, err);
       },
-      { detail: { summary: '200 when every backend has warmed up, else 503', tags: ['service'] } },
+      {
+        scope: 'open',
+        detail: { summary: '200 when every backend has warmed up, else 503', tags: ['service'] },
+      },
     )
     .post(
       '/warmup',
@@ -96,12 +104,18 @@ export const serviceRoutes = (deps: AppDeps, prefix: string) => {
             wait: nullable(t.Boolean()),
           }),
         ),
+        scope: 'admin',
         detail: { summary: 'Warm backends (all enabled ones by default)', tags: ['service'] },
       },
     )
     .get('/warmup/status', ({ request }) => ok(request, { backends: deps.warmup.status() }), {
+      scope: 'key',
       detail: { summary: 'Per-backend warmup state', tags: ['service'] },
     })
-    .post('/shutdown', shutdown, { body: ShutdownBody, detail: shutdownDetail })
-    .post('/server/shutdown', shutdown, { body: ShutdownBody, detail: shutdownDetail });
+    .post('/shutdown', shutdown, { scope: 'admin', body: ShutdownBody, detail: shutdownDetail })
+    .post('/server/shutdown', shutdown, {
+      scope: 'admin',
+      body: ShutdownBody,
+      detail: shutdownDetail,
+    });
 };

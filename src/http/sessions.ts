@@ -1,10 +1,11 @@
 // Session endpoints (SPEC §3) and the upstream client's lifecycle/init endpoints built on them.
 import { Elysia, t } from 'elysia';
-import type { AppDeps } from '../app.ts';
 import { AgentFlowError } from '../core/errors.ts';
 import { toAgentFlowError } from '../core/executor.ts';
 import type { Session, SessionView } from '../core/session.ts';
+import type { AppDeps } from './deps.ts';
 import { ok } from './envelope.ts';
+import { scopes } from './scope.ts';
 import { JsonObject, ResourceType, WorkerId, nullable } from './schemas.ts';
 
 const CustomName = t.String({ minLength: 1, maxLength: 64 });
@@ -45,6 +46,7 @@ const views = (list: Session[]) => list.map((s) => s.view());
 
 export const sessionRoutes = (deps: AppDeps, prefix: string) =>
   new Elysia({ name: 'sessions', seed: prefix, prefix })
+    .use(scopes(deps))
     .post(
       '/session/create',
       async ({ body, request }) =>
@@ -66,6 +68,7 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
           session_config: nullable(JsonObject),
           custom_name: nullable(CustomName),
         }),
+        scope: 'worker',
         detail: {
           summary: 'Create the worker’s session of a resource type (idempotent)',
           description: '`session_config` is accepted as an alias of `config`.',
@@ -90,6 +93,7 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
       },
       {
         body: t.Object({ worker_id: WorkerId, resource_type: nullable(ResourceType) }),
+        scope: 'worker',
         detail: {
           summary: 'Destroy one (or, without resource_type, all) of the worker’s sessions',
           tags: ['sessions'],
@@ -104,6 +108,7 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
       },
       {
         body: t.Optional(t.Object({ worker_id: nullable(WorkerId) })),
+        scope: 'worker',
         detail: {
           summary: 'List the worker’s sessions (all sessions without worker_id)',
           tags: ['sessions'],
@@ -123,6 +128,7 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
       },
       {
         body: t.Object({ worker_id: WorkerId, resource_type: nullable(ResourceType) }),
+        scope: 'worker',
         detail: {
           summary: 'Extend the TTL of one or all of the worker’s sessions',
           tags: ['sessions'],
@@ -142,6 +148,7 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
       },
       {
         body: t.Object({ worker_id: WorkerId }),
+        scope: 'worker',
         detail: { summary: 'Keep all of the worker’s sessions alive', tags: ['lifecycle'] },
       },
     )
@@ -153,6 +160,7 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
       },
       {
         body: t.Object({ worker_id: WorkerId }),
+        scope: 'worker',
         detail: { summary: 'The worker’s sessions and their state', tags: ['lifecycle'] },
       },
     )
@@ -169,6 +177,7 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
       },
       {
         body: t.Object({ worker_id: WorkerId }),
+        scope: 'worker',
         detail: { summary: 'Destroy all of the worker’s sessions', tags: ['lifecycle'] },
       },
     )
@@ -185,6 +194,7 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
           resource_type: ResourceType,
           init_config: nullable(JsonObject),
         }),
+        scope: 'worker',
         detail: { summary: 'Create a session ahead of use, with its config', tags: ['init'] },
       },
     )
@@ -220,6 +230,7 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
             t.Union([t.Object({ content: nullable(JsonObject) }), t.Null()]),
           ),
         }),
+        scope: 'worker',
         detail: {
           summary: 'Create several sessions ahead of use',
           description: 'Answers 0 with a result per resource type; each result has its own code.',

@@ -1,14 +1,16 @@
 // Tool discovery (SPEC §4): the list as JSON Schema or OpenAI functions, and one tool's schema.
 import { Elysia, t } from 'elysia';
-import type { AppDeps } from '../app.ts';
 import { ParameterError } from '../core/errors.ts';
+import type { AppDeps } from './deps.ts';
 import { ok } from './envelope.ts';
+import { scopes } from './scope.ts';
 import { queryBool } from './schemas.ts';
 
 export const toolRoutes = (deps: AppDeps, prefix: string) => {
   const describe = (name: string, request: Request) =>
     ok(request, deps.registry.describe(deps.registry.resolve(decodeURIComponent(name))));
   return new Elysia({ name: 'tools', seed: prefix, prefix })
+    .use(scopes(deps))
     .get(
       '/tools',
       ({ query, request }) => {
@@ -30,6 +32,7 @@ export const toolRoutes = (deps: AppDeps, prefix: string) => {
           include_hidden: t.Optional(t.String()),
           format: t.Optional(t.String()),
         }),
+        scope: 'key',
         detail: {
           summary: 'List tools (format=openai for function-calling definitions)',
           tags: ['tools'],
@@ -37,9 +40,11 @@ export const toolRoutes = (deps: AppDeps, prefix: string) => {
       },
     )
     .get('/tools/:name', ({ params, request }) => describe(params.name, request), {
+      scope: 'key',
       detail: { summary: 'One tool’s full description', tags: ['tools'] },
     })
     .get('/tools/:name/schema', ({ params, request }) => describe(params.name, request), {
+      scope: 'key',
       detail: { summary: 'One tool’s full description (upstream client path)', tags: ['tools'] },
     });
 };
