@@ -74,8 +74,8 @@ let unavailable: string | undefined;
 function unsupported(reason: string): BackendError {
   return new BackendError(
     `bash:read_file and bash:write_file are off on this server: ${reason}. They open files only ` +
-      'with openat2(2) (Linux 5.6 or later) so that no symbolic link is followed; use bash:run ' +
-      '(cat, tee) meanwhile, or run the server on a newer kernel.',
+      'with openat2(2) (Linux 5.6 or later, allowed by the seccomp profile of Docker 20.10 or ' +
+      'later) so that no symbolic link is ever followed; use bash:run (cat, tee) meanwhile.',
   );
 }
 
@@ -124,7 +124,17 @@ function openat2(
  * last component must not be a symbolic link.
  */
 export function openDirectory(path: string): number {
-  return openat2(AT_FDCWD, path, O.PATH | O.DIRECTORY | fs.O_NOFOLLOW, 0, 0);
+  try {
+    return openat2(AT_FDCWD, path, O.PATH | O.DIRECTORY | fs.O_NOFOLLOW, 0, 0);
+  } catch (err) {
+    // An O_PATH open needs no permission on the file itself: EPERM is a seccomp filter (older
+    // container runtimes' default profiles) refusing a system call it does not know.
+    if (err instanceof SystemCallError && err.code === 'EPERM') {
+      unavailable = 'openat2(2) is blocked here (EPERM), by a seccomp profile most likely';
+      throw unsupported(unavailable);
+    }
+    throw err;
+  }
 }
 
 /**
