@@ -1,7 +1,7 @@
-// The file tools against a session that swaps its paths for symbolic links while they run
-// (time-of-check to time-of-use): thousands of read_file/write_file calls on the real server
+// The file tools against a session that swaps its paths for symbolic links (or FIFOs) while they
+// run (time-of-check to time-of-use): thousands of read_file/write_file calls on the real server
 // process must never return another session's file, the store or the server's own environment,
-// and never write outside the workspace.
+// never write outside the workspace and never hang.
 import { expect, test } from 'bun:test';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,13 +22,14 @@ async function bash(s: ServerProcess, worker: string, command: string): Promise<
   return r.body.data.stdout;
 }
 
-/** A background loop swapping `name` between a regular file and a symlink to `target`. */
-const swapFile = (name: string, target: string) =>
+/** A background loop swapping `name` between a regular file and what `make` makes as `l.new`. */
+const swap = (name: string, make: string) =>
   `printf 'harmless\\n' > real.txt; cp real.txt ${name}
   (while :; do
-    ln -sfn '${target}' l.new && mv -Tf l.new ${name}
+    ${make} && mv -Tf l.new ${name}
     cp real.txt f.new && mv -Tf f.new ${name}
   done) >/dev/null 2>&1 &`;
+const swapFile = (name: string, target: string) => swap(name, `ln -sfn '${target}' l.new`);
 
 /** A background loop swapping the directory `name` for a symlink to the directory `target`. */
 const swapDir = (name: string, target: string) =>
@@ -67,6 +68,8 @@ test('swapping paths for symlinks during read_file/write_file leaks nothing, wri
       { worker: 'att-db', setup: swapFile('f', db), read: 'f', write: 'f' },
       { worker: 'att-environ', setup: swapFile('f', '/proc/self/environ'), read: 'f', write: 'f' },
       { worker: 'att-dir', setup: swapDir('d', outside), read: 'd/f', write: 'd/pwned.txt' },
+      // Not a leak but a hang: a FIFO opened without O_NONBLOCK blocks until someone reads it.
+      { worker: 'att-fifo', setup: swap('f', 'mkfifo l.new'), read: 'f', write: 'f' },
     ];
     for (const a of attacks) {
       await server.post('/session/create', { worker_id: a.worker, resource_type: 'bash' });
@@ -85,11 +88,13 @@ test('swapping paths for symlinks during read_file/write_file leaks nothing, wri
                 worker_id: a.worker,
                 action: 'bash:read_file',
                 params: { path: a.read },
+                timeout: 5,
               })
             : await server.post('/execute', {
                 worker_id: a.worker,
                 action: 'bash:write_file',
                 params: { path: a.write, content: `pwned by ${a.worker}\n` },
+                timeout: 5,
               });
         if (r.body.code === 0) counts.ok++;
         else counts.refused++;

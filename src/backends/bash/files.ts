@@ -174,6 +174,19 @@ function decode(content: string, encoding: 'utf8' | 'base64'): Buffer {
   return Buffer.from(compact, 'base64');
 }
 
+/** Gives what this write made to `owner`: a failure is the server's setup, not the caller's. */
+function handOver(fd: number, owner: Owner | undefined): void {
+  if (!owner) return;
+  try {
+    fchownSync(fd, owner.uid, owner.gid);
+  } catch (err) {
+    throw new BackendError(
+      `Could not give a new file to uid ${owner.uid}, gid ${owner.gid} (${errnoOf(err)}): the ` +
+        'server needs CAP_CHOWN to write files for sessions that run as their own user',
+    );
+  }
+}
+
 /** A directory made by `mkdirat`, handed to `owner`; a name the session made meanwhile is kept. */
 function makeDirectory(dirFd: number, name: string, owner: Owner | undefined): number {
   try {
@@ -185,7 +198,7 @@ function makeDirectory(dirFd: number, name: string, owner: Owner | undefined): n
   // Not O_PATH: fchown needs a real descriptor.
   const fd = openBeneath(dirFd, name, O.RDONLY | O.DIRECTORY);
   try {
-    if (owner) fchownSync(fd, owner.uid, owner.gid);
+    handOver(fd, owner);
   } catch (err) {
     close(fd);
     throw err;
@@ -262,7 +275,7 @@ export async function writeWorkspaceFile(
     const info = fstatSync(fd);
     if (!info.isFile()) throw notRegular(path, describeType(info));
     if (append && info.size + bytes.length > maxBytes) throw tooBig(info.size + bytes.length);
-    if (target.made && owner) fchownSync(fd, owner.uid, owner.gid);
+    if (target.made) handOver(fd, owner);
     // Truncated only now that it is known to be a regular file the write may go to.
     if (!append && !target.made) ftruncateSync(fd, 0);
     for (let done = 0; done < bytes.length;) {
