@@ -191,6 +191,26 @@ describe('limits', () => {
   });
 });
 
+test('no descriptor is left open, whatever the outcome', async () => {
+  const { worker } = await session();
+  await run(
+    worker,
+    `mkfifo fifo; ln -s x link; mkdir dir; head -c ${MAX_READ + 1} /dev/zero > big`,
+  );
+  const fds = () => readdirSync('/proc/self/fd').length;
+  const before = fds();
+  for (let i = 0; i < 50; i++) {
+    await write(worker, `d${i % 5}/f.txt`, 'x', i % 2 === 1);
+    await read(worker, `d${i % 5}/f.txt`);
+    for (const path of ['fifo', 'link', 'dir', 'big', 'missing', 'link/x', 'd0/f.txt/x']) {
+      await read(worker, path);
+      await write(worker, path, 'x');
+    }
+  }
+  // Slack for whatever else the runtime opens meanwhile; a leak would be hundreds.
+  expect(fds() - before).toBeLessThan(10);
+});
+
 describe('writeWorkspaceFile', () => {
   const root = process.getuid?.() === 0;
   test.skipIf(!root)(
