@@ -47,7 +47,7 @@ test('bad flags and config values exit non-zero with one clear line', () => {
   expect(open.err).toContain('--insecure');
 });
 
-test('serves from an empty directory: health, bash, sessions, warm worker thread', async () => {
+test('serves from an empty directory: health, bash, file tools, sessions, warm worker thread', async () => {
   const port = 30000 + Math.floor(Math.random() * 20000);
   const proc = Bun.spawn([binary, '--port', String(port)], {
     cwd: dir,
@@ -82,6 +82,18 @@ test('serves from an empty directory: health, bash, sessions, warm worker thread
     expect(created.data.created).toBe(true);
     const listed = await post('/session/list', { worker_id: 'bin' });
     expect(listed.data.sessions).toHaveLength(1);
+    // The file tools' openat2 goes through bun:ffi, which must work in the binary too.
+    const file = { worker_id: 'bin', action: 'bash:write_file' };
+    await post('/execute', { ...file, params: { path: 'd/f.txt', content: 'bin\n' } });
+    await post('/execute', {
+      worker_id: 'bin',
+      action: 'bash:run',
+      params: { command: 'ln -s d l' },
+    });
+    const read = (path: string) =>
+      post('/execute', { worker_id: 'bin', action: 'bash:read_file', params: { path } });
+    expect((await read('d/f.txt')).data.content).toBe('bin\n');
+    expect((await read('l/f.txt')).message).toContain('do not follow symbolic links');
     const warm = (await (await fetch(`${url}/warmup/status`)).json()) as any;
     expect(warm.data.backends.bash.warmed_up).toBe(true);
     // rag's build and search workers are embedded too: the demo corpus answers.

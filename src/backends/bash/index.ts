@@ -450,7 +450,10 @@ export default defineBackendModule({
             { path, content, encoding = 'utf8', append = false },
             ctx: { session: BashHandle },
           ) {
-            return writeWorkspaceFile(ctx.session.workspace, path, content, encoding, append);
+            return writeWorkspaceFile(ctx.session.workspace, path, content, encoding, {
+              append,
+              maxBytes: config.limits.file_size_mb * 1024 * 1024,
+            });
           },
         }),
       ],
