@@ -114,7 +114,7 @@ describe('session environment', () => {
 
 describe.skipIf(!ROOT)('a root server: sessions are unprivileged users of their own', () => {
   test('uid from the range, no capabilities, no new privileges, seccomp on', async () => {
-    await create('root-a');
+    expect((await create('root-a', { cwd: 'proj/src' })).body.code).toBe(0);
     await create('root-b');
     const a = await run(
       'root-a',
@@ -134,10 +134,24 @@ describe.skipIf(!ROOT)('a root server: sessions are unprivileged users of their 
     expect(b.data.stdout.trim()).not.toBe(uid);
     // The workspace, and what the session makes there, belong to its uid on the host.
     const id = await sessionIdOf('root-a');
-    await run('root-a', 'echo mine > made-by-session');
+    await run('root-a', 'echo mine > ~/made-by-session');
     const workspace = join(t.dataDir, 'workspaces', id);
     expect(statSync(workspace).uid).toBe(Number(uid));
+    expect(statSync(join(workspace, 'proj', 'src')).uid).toBe(Number(uid));
     expect(statSync(join(workspace, 'made-by-session')).uid).toBe(Number(uid));
+    // So do the files and directories bash:write_file makes for it, and it can change them.
+    await t.post('/execute', {
+      worker_id: 'root-a',
+      action: 'bash:write_file',
+      params: { path: 'by-server/note.txt', content: 'hi' },
+    });
+    expect(statSync(join(workspace, 'by-server')).uid).toBe(Number(uid));
+    expect(statSync(join(workspace, 'by-server', 'note.txt')).uid).toBe(Number(uid));
+    const edit = await run(
+      'root-a',
+      'cd ~ && echo more >> by-server/note.txt && rm -r by-server && echo ok',
+    );
+    expect(edit.data.stdout).toBe('ok\n');
   });
 
   test('remount, sysctl, a new user namespace, writes to the system and root files all fail', async () => {

@@ -290,3 +290,23 @@ export async function writeWorkspaceFile(
     close(root);
   }
 }
+
+/**
+ * Makes the directory `path` (and its parents) beneath the workspace, never through a symbolic
+ * link, each new one given to `owner`: a session's configured start directory.
+ */
+export function makeWorkspaceDirectory(workspace: string, path: string, owner?: Owner): void {
+  const rel = workspacePath(workspace, path);
+  if (rel === '.') return;
+  const root = openWorkspace(workspace);
+  let dir: number | undefined;
+  try {
+    // openParents makes every component but the last: give it one more, empty, to make them all.
+    dir = openParents(root, [...rel.split('/'), ''], owner);
+  } catch (err) {
+    throw explain(err, path, 'write');
+  } finally {
+    if (dir !== undefined && dir !== root) close(dir);
+    close(root);
+  }
+}

@@ -1,7 +1,6 @@
 // The bash backend: a persistent shell per session in its own workspace directory (SPEC §6).
 import { Type as t } from '@sinclair/typebox';
 import {
-  chownSync,
   existsSync,
   mkdirSync,
   openSync,
@@ -16,7 +15,7 @@ import { defineBackendModule, defineTool } from '../backend.ts';
 import { ExecutionTimeoutError, ParameterError, WarmupError } from '../../core/errors.ts';
 import { workerUrl } from '../../core/workers.ts';
 import { ENV_NAME, checkSessionEnv } from './env.ts';
-import { readWorkspaceFile, writeWorkspaceFile } from './files.ts';
+import { makeWorkspaceDirectory, readWorkspaceFile, writeWorkspaceFile } from './files.ts';
 import type { ProbeInput, ProbeResult } from './probe-worker.ts';
 import { killAll, processesWithEnv } from './processes.ts';
 import { shellPrefix, type SandboxPlan } from './sandbox.ts';
@@ -203,13 +202,9 @@ export default defineBackendModule({
           `Invalid session config for bash: relative cwd "${cwd}" leaves the workspace`,
         );
       }
-      const made = mkdirSync(dir, { recursive: true });
-      if (made && uid !== undefined) {
-        // The session must own what the server made for it, down from the first new directory.
-        for (let d = dir; !relative(made, d).startsWith('..'); d = resolve(d, '..')) {
-          chownSync(d, uid, uid);
-        }
-      }
+      // Beneath the workspace without following links: on a restore the session may have put
+      // one where its start directory was.
+      makeWorkspaceDirectory(workspace, cwd, uid === undefined ? undefined : { uid, gid: uid });
       return dir;
     };
 
@@ -450,9 +445,12 @@ export default defineBackendModule({
             { path, content, encoding = 'utf8', append = false },
             ctx: { session: BashHandle },
           ) {
-            return writeWorkspaceFile(ctx.session.workspace, path, content, encoding, {
+            const { workspace, uid } = ctx.session;
+            return writeWorkspaceFile(workspace, path, content, encoding, {
               append,
               maxBytes: config.limits.file_size_mb * 1024 * 1024,
+              // What the server writes for a session with its own uid belongs to the session.
+              ...(uid === undefined ? {} : { owner: { uid, gid: uid } }),
             });
           },
         }),
