@@ -6,7 +6,6 @@
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { SessionInfo } from '../../backend.ts';
 import {
@@ -70,11 +69,11 @@ const MAX_SOCKET_PATH = 107;
  * and no unix socket: its failure (a DNS lookup of a path segment) is thrown from an event
  * emitter, outside any promise of ours, and ends the process. The engine redirects only paths
  * that are not clean; with no redirects allowed, the modem reports the 3xx on the request we
- * await instead. It reads this limit from its http module at every request.
+ * await instead. It reads this limit from its http module at every request (the copy dockerode
+ * loads: docker-modem is a direct dependency so that there is one).
  */
-function refuseRedirects(): void {
-  const require = createRequire(Bun.resolveSync('dockerode', import.meta.dir));
-  (require('docker-modem/lib/http.js') as { maxRedirects: number }).maxRedirects = 0;
+function refuseRedirects(modemHttp: { maxRedirects: number }): void {
+  modemHttp.maxRedirects = 0;
 }
 
 function errorCode(err: unknown): string | number | undefined {
@@ -105,8 +104,11 @@ export class DockerDriver implements Driver {
 
   /** dockerode, loaded on first use: importing it costs ~150 ms of every server start. */
   private client(): Promise<Docker> {
-    return (this.docker ??= import('dockerode').then(({ default: Dockerode }) => {
-      refuseRedirects();
+    return (this.docker ??= Promise.all([
+      import('dockerode'),
+      import('docker-modem/lib/http.js'),
+    ]).then(([{ default: Dockerode }, { default: modemHttp }]) => {
+      refuseRedirects(modemHttp);
       return new Dockerode({ socketPath: this.options.socketPath });
     }));
   }
