@@ -399,7 +399,13 @@ export class DockerDriver implements Driver {
   async recover(sessions: readonly SessionInfo[]): Promise<Map<string, string>> {
     if (sessions.length === 0) {
       // Nothing to re-attach: reaping orphans can wait until the server answers.
-      setTimeout(() => void this.reap(), 0);
+      setTimeout(
+        () =>
+          void this.reap().catch((err: unknown) =>
+            this.options.log.warn('vm.reap_failed', { error: String(err) }),
+          ),
+        0,
+      );
       return new Map();
     }
     return this.reap(sessions);
