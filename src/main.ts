@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config.ts';
 import { AgentFlowError } from './core/errors.ts';
 import { createLogger, type LogLevel } from './core/log.ts';
+import { guardProcess } from './core/process-guard.ts';
 import { createApp, createServices } from './server.ts';
 import { VERSION } from './version.ts';
 
@@ -67,6 +68,8 @@ async function main(): Promise<void> {
   }
 
   const log = createLogger(config.log_level as LogLevel);
+  // Before any backend exists: nothing one of them lets escape may end the process.
+  guardProcess(log);
   let services;
   try {
     const configPath = args.config ?? process.env.AGENTFLOW_CONFIG;

@@ -102,7 +102,14 @@ export async function createServices(
       sessions.stopSweeper();
       if (req.cleanupSessions) await sessions.destroyAll();
       else await sessions.detachAll();
-      for (const b of backends) await b.close?.().catch(() => undefined);
+      for (const b of backends) {
+        // Through a promise, so a close() that throws synchronously cannot stop the shutdown.
+        await Promise.resolve()
+          .then(() => b.close?.())
+          .catch((err: unknown) =>
+            log.error('backend.close_failed', { backend: b.name, error: String(err) }),
+          );
+      }
       sessions.flush();
       store.close();
       unlock();

@@ -133,9 +133,15 @@ export interface ServerProcess {
 
 let nextPort = 20000 + Math.floor(Math.random() * 20000);
 
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** A module bun loads into the server process before main.ts (test/fixtures/faults/inject.ts). */
+  preload?: string;
+}
+
 /** Starts `bun src/main.ts` on a free port and waits until /health answers. */
 export async function startServer(
-  opts: { dataDir?: string; config?: Record<string, unknown>; env?: Record<string, string> } = {},
+  opts: { dataDir?: string; config?: Record<string, unknown> } & StartOptions = {},
 ): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? tempDir();
   const port = nextPort++;
@@ -145,6 +151,7 @@ export async function startServer(
     [
       'bun',
       'run',
+      ...(opts.preload ? [`--preload=${opts.preload}`] : []),
       join(ROOT, 'src/main.ts'),
       '--config',
       configFile,
@@ -269,8 +276,12 @@ export function serverFixture(prefix: string) {
       dirs.push(dir);
       return dir;
     },
-    async start(dataDir: string, config?: Record<string, unknown>): Promise<ServerProcess> {
-      const server = await startServer({ dataDir, config });
+    async start(
+      dataDir: string,
+      config?: Record<string, unknown>,
+      options: StartOptions = {},
+    ): Promise<ServerProcess> {
+      const server = await startServer({ dataDir, config, ...options });
       servers.push(server);
       return server;
     },

@@ -1,10 +1,12 @@
 // The qemu driver against a real QEMU booting the tiny test guest (scripts/build-qemu-guest.sh)
 // under TCG: screenshots, a key typed through QMP changing the screen, the absolute pointer, the
-// per-session overlay, destroy; and 2004 when the QEMU binary or the base image is missing.
+// per-session overlay, destroy; a restarted server adopting only its own VMs (never the process
+// a stale pid file names); and 2004 when the QEMU binary or the base image is missing.
 import { describe, expect, test } from 'bun:test';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildApp } from './helpers.ts';
+import { Store } from '../src/core/store.ts';
+import { buildApp, isAlive, tempDir } from './helpers.ts';
 import { decodePng } from './fixtures/vm/docker.ts';
 
 const GUEST = process.env.AGENTFLOW_QEMU_GUEST_DIR ?? '/var/lib/agentflow/qemu-guest';
@@ -85,6 +87,112 @@ withQemu(
   },
   180_000,
 );
+
+describe('recover after a reboot', () => {
+  test('a stale pid file naming an unrelated process: neither killed nor adopted, the session lost', async () => {
+    const dataDir = tempDir('af-qemu-stale-');
+    // What a reboot leaves: a stored qemu session, its folder and pid file, and that pid now
+    // taken by something else; plus a leftover folder (no session file) naming the same pid.
+    const unrelated = Bun.spawn(['sleep', '1000'], { stdin: 'ignore', stdout: 'ignore' });
+    try {
+      const now = Date.now();
+      const store = Store.open(dataDir);
+      store.insertSession({
+        session_id: 'vm_stale_001',
+        worker_id: 'stale',
+        resource_type: 'vm',
+        session_name: 'vm_stale_001',
+        status: 'active',
+        config: { driver: 'qemu' },
+        state: {},
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + 300_000,
+      });
+      store.close();
+      const root = join(dataDir, 'vm-qemu');
+      for (const [name, session] of [
+        ['0123456789ab', 'vm_stale_001'],
+        ['leftover0000', undefined],
+      ] as const) {
+        mkdirSync(join(root, name), { recursive: true });
+        writeFileSync(join(root, name, 'qemu.pid'), `${unrelated.pid}\n`);
+        if (session) writeFileSync(join(root, name, 'session'), session);
+      }
+
+      const app = await buildApp({
+        data_dir: dataDir,
+        backends: {
+          vm: { enabled: true, docker_socket: '/nonexistent/docker.sock', qemu: guest },
+        },
+      });
+      try {
+        const listed = (await app.post('/session/list', { worker_id: 'stale' })).body.data;
+        expect(listed.sessions.map((s: { status: string }) => s.status)).toEqual(['lost']);
+        expect(isAlive(unrelated.pid)).toBe(true);
+        expect(readdirSync(root)).toEqual([]);
+
+        // Its next call finds the VM gone (1003), and cleaning up kills nothing either.
+        const r = await app.post('/execute', { worker_id: 'stale', action: 'vm:cursor_position' });
+        expect(r.body.code).toBe(1003);
+        expect(r.body.message).toContain('vm_stale_001');
+        expect(isAlive(unrelated.pid)).toBe(true);
+        expect(
+          (await app.post('/session/list', { worker_id: 'stale' })).body.data.sessions,
+        ).toEqual([]);
+      } finally {
+        await app.close();
+      }
+    } finally {
+      unrelated.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  withQemu(
+    "a VM that kept running is adopted again after a restart (the check knows QEMU's own argv)",
+    async () => {
+      const dataDir = tempDir('af-qemu-keep-');
+      const config = { data_dir: dataDir, backends: { vm: { qemu: { ...guest, accel: 'tcg' } } } };
+      let sessionId = '';
+      try {
+        const first = await buildApp(config);
+        try {
+          const created = await first.post('/session/create', {
+            worker_id: 'kept',
+            resource_type: 'vm',
+            config: { driver: 'qemu', memory_mb: 256 },
+          });
+          expect(created.body.code).toBe(0);
+          sessionId = created.body.data.session_id;
+        } finally {
+          await first.services.shutdown({ force: false, cleanupSessions: false });
+        }
+        const [pid] = qemuProcesses(sessionId);
+        expect(pid).toBeNumber();
+
+        const second = await buildApp(config);
+        try {
+          const listed = (await second.post('/session/list', { worker_id: 'kept' })).body.data;
+          expect(listed.sessions.map((s: { status: string }) => s.status)).toEqual(['active']);
+          const shot = await second.post('/execute', {
+            worker_id: 'kept',
+            action: 'vm:screenshot',
+            timeout: 30,
+          });
+          expect(shot.body.code).toBe(0);
+          expect(qemuProcesses(sessionId)).toEqual([pid!]);
+        } finally {
+          await second.close();
+        }
+      } finally {
+        for (const pid of sessionId ? qemuProcesses(sessionId) : []) process.kill(pid, 'SIGKILL');
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    },
+    180_000,
+  );
+});
 
 describe('qemu driver without its pieces', () => {
   /** A qemu session create with this driver config answers 2004 naming `missing`. */

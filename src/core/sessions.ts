@@ -78,7 +78,18 @@ export class SessionManager {
     }
     for (const backend of this.backends.values()) {
       const list = byType.get(backend.name) ?? [];
-      const statuses = await backend.recover?.(list.map((s) => s.info));
+      let statuses: Map<string, string> | undefined;
+      try {
+        statuses = await backend.recover?.(list.map((s) => s.info));
+      } catch (err) {
+        // The server still starts: each remembered session keeps its stored status, and its
+        // next call restores it (or finds it lost) as after any restart.
+        this.log.error('session.recover_failed', {
+          resource_type: backend.name,
+          sessions: list.length,
+          error: String(err),
+        });
+      }
       // Kept in memory only: recover() decides it afresh at every start, and writing 10,000
       // rows would cost the start-up more than the rest of restoring them.
       for (const s of list) s.status = statuses?.get(s.id) ?? s.status;
@@ -277,7 +288,9 @@ export class SessionManager {
         expires_at: session.expiresAt,
       });
     } catch (err) {
-      await backend.destroySession?.(session.info, session.handle).catch(() => undefined);
+      await Promise.resolve()
+        .then(() => backend.destroySession?.(session.info, session.handle))
+        .catch(() => undefined);
       throw storeFailure('record the new session', err);
     }
     this.emit('created', session);

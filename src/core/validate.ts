@@ -14,7 +14,9 @@ export function describeErrors(errors: Iterable<ValueError>, limit = 3): string 
   const parts: string[] = [];
   for (const e of errors) {
     const field = e.path === '' ? '(root)' : e.path.slice(1).replaceAll('/', '.');
-    parts.push(`${field}: ${e.message}`);
+    // A schema may say in words what its pattern means (`errorMessage`), for a readable 1002.
+    const own = (e.schema as { errorMessage?: unknown }).errorMessage;
+    parts.push(`${field}: ${typeof own === 'string' ? own : e.message}`);
     if (parts.length >= limit) break;
   }
   return parts.join('; ');

@@ -1,6 +1,18 @@
 // The vm backend's config section (`backends.vm`) and the session config of SPEC §6.
 import { Type } from '@sinclair/typebox';
 import { Type as t, type Static } from '@sinclair/typebox';
+import { IMAGE_REFERENCE_PATTERN, IMAGE_REFERENCE_RULE } from './image-reference.ts';
+
+/** A Docker image reference; anything else never reaches the Engine API (see image-reference.ts). */
+function imageReference(options: { default?: string; description?: string }) {
+  return t.String({
+    minLength: 1,
+    maxLength: 256,
+    pattern: IMAGE_REFERENCE_PATTERN,
+    errorMessage: IMAGE_REFERENCE_RULE,
+    ...options,
+  });
+}
 
 const driverName = t.Union([t.Literal('docker'), t.Literal('qemu')]);
 
@@ -42,7 +54,7 @@ export const vmConfigSchema = t.Object(
         description: 'Default: DOCKER_HOST (unix://) or /var/run/docker.sock',
       }),
     ),
-    image: t.String({ default: 'agentflow-desktop:latest', minLength: 1 }),
+    image: imageReference({ default: 'agentflow-desktop:latest' }),
     allowed_images: t.Array(t.String({ minLength: 1 }), {
       default: ['agentflow-*'],
       description: 'Images a session config may name; a trailing * matches any suffix',
@@ -127,9 +139,7 @@ export const vmSessionConfigSchema = t.Object(
     ),
     driver: t.Optional(driverName),
     image: t.Optional(
-      t.String({
-        minLength: 1,
-        maxLength: 256,
+      imageReference({
         description: 'Docker image (default: backends.vm.image; must match allowed_images)',
       }),
     ),

@@ -64,6 +64,18 @@ const READY_LABEL = 'agentflow.ready-property';
 /** Unix socket paths are limited to 107 bytes. */
 const MAX_SOCKET_PATH = 107;
 
+/**
+ * docker-modem follows HTTP redirects itself, with a second request that has no 'error' listener
+ * and no unix socket: its failure (a DNS lookup of a path segment) is thrown from an event
+ * emitter, outside any promise of ours, and ends the process. The engine redirects only paths
+ * that are not clean; with no redirects allowed, the modem reports the 3xx on the request we
+ * await instead. It reads this limit from its http module at every request (the copy dockerode
+ * loads: docker-modem is a direct dependency so that there is one).
+ */
+function refuseRedirects(modemHttp: { maxRedirects: number }): void {
+  modemHttp.maxRedirects = 0;
+}
+
 function errorCode(err: unknown): string | number | undefined {
   const e = err as { code?: string; statusCode?: number };
   return e?.statusCode ?? e?.code;
@@ -92,9 +104,13 @@ export class DockerDriver implements Driver {
 
   /** dockerode, loaded on first use: importing it costs ~150 ms of every server start. */
   private client(): Promise<Docker> {
-    return (this.docker ??= import('dockerode').then(
-      ({ default: Dockerode }) => new Dockerode({ socketPath: this.options.socketPath }),
-    ));
+    return (this.docker ??= Promise.all([
+      import('dockerode'),
+      import('docker-modem/lib/http.js'),
+    ]).then(([{ default: Dockerode }, { default: modemHttp }]) => {
+      refuseRedirects(modemHttp);
+      return new Dockerode({ socketPath: this.options.socketPath });
+    }));
   }
 
   private unreachable(err: unknown): ResourceUnavailableError {
@@ -115,7 +131,9 @@ export class DockerDriver implements Driver {
       if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES') {
         throw this.unreachable(err);
       }
-      const why = (err as { json?: { message?: string } }).json?.message ?? String(err);
+      const why = String(err).includes('Max redirects exceeded')
+        ? 'the engine answered with a redirect, which this server never follows'
+        : ((err as { json?: { message?: string } }).json?.message ?? String(err));
       throw new BackendError(`Docker could not ${what}: ${why}`);
     }
   }
@@ -136,13 +154,15 @@ export class DockerDriver implements Driver {
 
   /** The image's labels, or undefined when the image is missing. */
   async imageLabels(image = this.options.image): Promise<Record<string, string> | undefined> {
-    try {
-      const info = await (await this.client()).getImage(image).inspect();
-      return info.Config?.Labels ?? {};
-    } catch (err) {
-      if (errorCode(err) === 404) return undefined;
-      throw this.unreachable(err);
-    }
+    return this.api(`inspect the image ${image}`, async () => {
+      try {
+        const info = await (await this.client()).getImage(image).inspect();
+        return info.Config?.Labels ?? {};
+      } catch (err) {
+        if (errorCode(err) === 404) return undefined;
+        throw err;
+      }
+    });
   }
 
   private checkImageAllowed(image: string): void {
@@ -379,7 +399,13 @@ export class DockerDriver implements Driver {
   async recover(sessions: readonly SessionInfo[]): Promise<Map<string, string>> {
     if (sessions.length === 0) {
       // Nothing to re-attach: reaping orphans can wait until the server answers.
-      setTimeout(() => void this.reap(), 0);
+      setTimeout(
+        () =>
+          void this.reap().catch((err: unknown) =>
+            this.options.log.warn('vm.reap_failed', { error: String(err) }),
+          ),
+        0,
+      );
       return new Map();
     }
     return this.reap(sessions);

@@ -53,6 +53,15 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A process's argv (empty when it is gone or unreadable). */
+function commandLine(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+  } catch {
+    return [];
+  }
+}
+
 function kill(pid: number | undefined): void {
   if (!pid) return;
   try {
@@ -182,7 +191,9 @@ export class QemuDriver implements Driver {
         detached: true,
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
-          AGENTFLOW_INSTANCE: this.env.instanceId,
+          // Not AGENTFLOW_INSTANCE: the bash backend reaps every process with that mark at
+          // start-up, and a VM must outlive a restart.
+          AGENTFLOW_VM_INSTANCE: this.env.instanceId,
           AGENTFLOW_VM_SESSION: sessionId,
         },
       });
@@ -316,13 +327,41 @@ export class QemuDriver implements Driver {
     return out;
   }
 
+  /**
+   * The live QEMU of a session folder, from its pid file. The file outlives a reboot (or the VM),
+   * and its pid may since belong to any process: only one whose argv is this folder's VM
+   * (`-pidfile <dir>/qemu.pid`, and `-name agentflow-<session id>` as spawn() gives it) counts,
+   * so recover, restore and destroy never adopt or kill an unrelated process.
+   */
   private pidOf(dir: string): number | undefined {
+    let pid: number;
+    let sessionId: string | undefined;
     try {
-      const pid = Number(readFileSync(join(dir, 'qemu.pid'), 'utf8').trim());
-      return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+      pid = Number(readFileSync(join(dir, 'qemu.pid'), 'utf8').trim());
     } catch {
       return undefined;
     }
+    if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return undefined;
+    try {
+      sessionId = readFileSync(join(dir, 'session'), 'utf8');
+    } catch {
+      sessionId = undefined; // a leftover folder: its pid file path alone must match
+    }
+    const argv = commandLine(pid);
+    const has = (flag: string, value: string) =>
+      argv.some((arg, i) => arg === flag && argv[i + 1] === value);
+    const ours =
+      has('-pidfile', join(dir, 'qemu.pid')) &&
+      (sessionId === undefined || has('-name', `agentflow-${sessionId}`));
+    if (!ours) {
+      this.env.log.warn('vm.qemu_stale_pid', {
+        dir,
+        pid,
+        reason: "its argv is not this folder's VM",
+      });
+      return undefined;
+    }
+    return pid;
   }
 
   async restore(info: SessionInfo): Promise<Desktop> {
