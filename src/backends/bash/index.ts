@@ -17,7 +17,7 @@ import { workerUrl } from '../../core/workers.ts';
 import { ENV_NAME, checkSessionEnv } from './env.ts';
 import { makeWorkspaceDirectory, readWorkspaceFile, writeWorkspaceFile } from './files.ts';
 import type { ProbeInput, ProbeResult } from './probe-worker.ts';
-import { killAll, processesWithEnv } from './processes.ts';
+import { killAll, processesWithEnv, uidsInUse } from './processes.ts';
 import { shellPrefix, type SandboxPlan } from './sandbox.ts';
 import { userNamespaceFilter } from './seccomp.ts';
 import { SessionUids } from './session-uids.ts';
@@ -230,7 +230,7 @@ export default defineBackendModule({
         if (uids) {
           const owner = statSync(workspace).uid;
           if (uids.has(owner)) uids.claim(owner);
-          uid = uids.has(owner) ? owner : uids.take();
+          uid = uids.has(owner) ? owner : uids.take(uidsInUse);
           // A workspace from a run without session uids: hand all of it to the session.
           if (uid !== owner) Bun.spawnSync(['chown', '-R', '-P', `${uid}:${uid}`, workspace]);
         }

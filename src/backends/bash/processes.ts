@@ -1,6 +1,6 @@
 // Finding processes by the marks in their environment (read from /proc): a timed-out command's
 // processes, a destroyed session's daemonised leftovers, and what a previous server left behind.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 
 function allPids(): number[] {
   const pids: number[] = [];
@@ -9,6 +9,16 @@ function allPids(): number[] {
     if (Number.isInteger(pid) && pid > 0) pids.push(pid);
   }
   return pids;
+}
+
+/** The uids the host's processes run as (the owner of /proc/<pid>). */
+export function uidsInUse(): Set<number> {
+  const uids = new Set<number>();
+  for (const pid of allPids()) {
+    const info = statSync(`/proc/${pid}`, { throwIfNoEntry: false });
+    if (info) uids.add(info.uid);
+  }
+  return uids;
 }
 
 export function killAll(pids: readonly number[], signal: NodeJS.Signals = 'SIGKILL'): void {

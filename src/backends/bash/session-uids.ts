@@ -2,7 +2,8 @@
 // configured range, so a session is an unprivileged user of its own (its process limit counts
 // only its own processes, and it cannot touch another session's files or processes). A
 // session's uid is recorded as the owner of its workspace, so a restart finds it again. Uids are
-// handed out round-robin: a freed one comes back only after the whole range has been used.
+// handed out round-robin: a freed one comes back only after the whole range has been used, and
+// never while a process on the host runs as it (another server on the same range, a leftover).
 import { ResourceUnavailableError } from '../../core/errors.ts';
 
 export class SessionUids {
@@ -25,11 +26,13 @@ export class SessionUids {
     if (this.has(uid)) this.used.add(uid);
   }
 
-  take(): number {
+  /** A free uid; `busy` tells the uids processes on the host run as (asked once, if needed). */
+  take(busy: () => ReadonlySet<number>): number {
+    let running: ReadonlySet<number> | undefined;
     for (let i = 0; i < this.count; i++) {
       const uid = this.next;
       this.next = uid + 1 >= this.first + this.count ? this.first : uid + 1;
-      if (!this.used.has(uid)) {
+      if (!this.used.has(uid) && !(running ??= busy()).has(uid)) {
         this.used.add(uid);
         return uid;
       }
