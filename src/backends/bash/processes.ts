@@ -116,16 +116,20 @@ export interface CommandStart {
   lastPid: number;
 }
 
+/** Ticks either side of the command's start where only pid order can tell (uptime is rounded). */
+const AMBIGUOUS_TICKS = 2;
+
 /**
- * Whether a process started after the command did. Ticks are 10 ms: a process of a later tick is
- * newer; one of the command's own tick (or the one before, as uptime is rounded) is newer when
- * its pid came after the command's last pid; an earlier one is not.
+ * Whether a process started after the command did. Ticks are 10 ms and /proc/uptime is rounded
+ * down to one, so near the command's start tick only pid order tells: a process there is newer
+ * when its pid came after the last one handed out before the command. Well past it, it is newer;
+ * well before, older (this also covers the pid counter wrapping around meanwhile).
  */
 function startedSince(pid: number, since: CommandStart): boolean {
   const tick = startTicks(pid);
   if (tick === undefined) return false;
-  if (tick > since.tick) return true;
-  return tick >= since.tick - 1 && pid > since.lastPid;
+  if (tick > since.tick + AMBIGUOUS_TICKS) return true;
+  return tick >= since.tick - AMBIGUOUS_TICKS && pid > since.lastPid;
 }
 
 /**
