@@ -2,7 +2,7 @@
 // that would run code on the host, root inside the sandbox, forged end markers and floods, fork
 // bombs, and processes that clear their environment to dodge a timeout.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import bashModule from '../src/backends/bash/index.ts';
 import { silentLogger } from '../src/core/log.ts';
@@ -272,6 +272,58 @@ describe('limits', () => {
     }
     expect(processesOfSession(id).filter(isAlive)).toEqual([]);
   });
+
+  test.skipIf(!ROOT)(
+    'a session’s memory and processes are capped together (cgroup)',
+    async () => {
+      const capped = await buildApp({
+        backends: { bash: { limits: { session_memory_mb: 64, session_processes: 64 } } },
+      });
+      try {
+        await capped.post('/warmup', {});
+        await capped.post('/session/create', { worker_id: 'hog', resource_type: 'bash' });
+        const id = (await capped.post('/session/list', { worker_id: 'hog' })).body.data.sessions[0]
+          .session_id;
+        const exec = async (command: string) =>
+          (await capped.execute('hog', 'bash:run', { command })).body;
+        // Four processes of 40 MB each: each is under any per-process limit, together over 64 MB.
+        const memory = await exec(
+          'for i in 1 2 3 4; do python3 -c "import time; b = bytearray(40 << 20); time.sleep(3)" & done; wait; echo done',
+        );
+        expect(memory.data.stdout).toContain('done');
+        expect(memory.data.stderr).toMatch(/Killed|MemoryError/);
+        // Processes: forking stops at the cap (the sandbox's helpers and the shell count too).
+        const forks = await exec(
+          'python3 -c "import os, signal\nkids = []\ntry:\n  while len(kids) < 500:\n' +
+            '    pid = os.fork()\n    if pid == 0:\n      signal.pause()\n    kids.append(pid)\n' +
+            'except OSError:\n  pass\nprint(len(kids))\nfor k in kids:\n  os.kill(k, 9)"',
+        );
+        const forked = Number(forks.data.stdout.trim());
+        expect(forked).toBeGreaterThan(10);
+        expect(forked).toBeLessThan(64);
+        const cgroupOf = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+        const pids = processesOfSession(id).filter(isAlive);
+        expect(pids.length).toBeGreaterThan(0);
+        for (const pid of pids) expect(cgroupOf(pid)).toContain(`/${id}`);
+        // Where its memory cgroup is (v1: the memory hierarchy; v2: the unified one).
+        const line = cgroupOf(pids[0]!)
+          .split('\n')
+          .find((l) => l.includes(':memory:') || l.startsWith('0::'))!;
+        const dir = line.includes(':memory:')
+          ? join('/sys/fs/cgroup/memory', line.split(':')[2]!)
+          : join('/sys/fs/cgroup', line.slice(3));
+        expect(existsSync(dir)).toBe(true);
+        await capped.post('/session/destroy', { worker_id: 'hog' });
+        // Its cgroup goes with it.
+        const deadline = Date.now() + 5000;
+        while (existsSync(dir) && Date.now() < deadline) await Bun.sleep(50);
+        expect(existsSync(dir)).toBe(false);
+      } finally {
+        await capped.close();
+      }
+    },
+    30_000,
+  );
 
   test('private /tmp and /dev/shm are size-capped', async () => {
     await create('tmpfull');

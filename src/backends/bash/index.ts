@@ -1,6 +1,7 @@
 // The bash backend: a persistent shell per session in its own workspace directory (SPEC §6).
 import { Type as t } from '@sinclair/typebox';
 import {
+  chownSync,
   existsSync,
   mkdirSync,
   openSync,
@@ -14,6 +15,7 @@ import type { Backend, BackendEnv, SessionInfo } from '../backend.ts';
 import { defineBackendModule, defineTool } from '../backend.ts';
 import { ExecutionTimeoutError, ParameterError, WarmupError } from '../../core/errors.ts';
 import { workerUrl } from '../../core/workers.ts';
+import { SessionCgroups } from './cgroups.ts';
 import { ENV_NAME, checkSessionEnv } from './env.ts';
 import { makeWorkspaceDirectory, readWorkspaceFile, writeWorkspaceFile } from './files.ts';
 import type { ProbeInput, ProbeResult } from './probe-worker.ts';
@@ -79,6 +81,16 @@ export const bashConfigSchema = t.Object(
               'Processes of the session uid (default 512 when sessions have their own uid)',
           }),
         ),
+        session_memory_mb: t.Integer({
+          default: 4096,
+          minimum: 16,
+          description: 'Memory of all of a session’s processes together (cgroup, server as root)',
+        }),
+        session_processes: t.Integer({
+          default: 1024,
+          minimum: 8,
+          description: 'Processes and threads of a session together (cgroup, server as root)',
+        }),
         tmp_mb: t.Integer({
           default: 256,
           minimum: 1,
@@ -161,6 +173,8 @@ export default defineBackendModule({
     };
     /** Set at warmup when the server runs as root and sandboxes: every session its own uid. */
     let uids: SessionUids | undefined;
+    /** Set at warmup when cgroups can be made: every session its memory and process caps. */
+    let cgroups: SessionCgroups | undefined;
     // Fixed for the server's lifetime: the operator's variables are exported by each shell.
     const operatorEnv = config.env;
 
@@ -231,11 +245,17 @@ export default defineBackendModule({
           const owner = statSync(workspace).uid;
           if (uids.has(owner)) uids.claim(owner);
           uid = uids.has(owner) ? owner : uids.take(uidsInUse);
-          // A workspace from a run without session uids: hand all of it to the session.
-          if (uid !== owner) Bun.spawnSync(['chown', '-R', '-P', `${uid}:${uid}`, workspace]);
+          if (uid !== owner && fresh) chownSync(workspace, uid, uid);
+          // A workspace from a run without session uids: hand all of it to the session (rare).
+          else if (uid !== owner) Bun.spawnSync(['chown', '-R', '-P', `${uid}:${uid}`, workspace]);
         }
         const cwd = startDir(info, workspace, uid);
         const seccomp = plan.seccompPath;
+        const group = cgroups;
+        group?.create(info.sessionId, {
+          memoryBytes: config.limits.session_memory_mb * 1024 * 1024,
+          processes: config.limits.session_processes,
+        });
         const options = {
           shell: shellPath,
           prefix: () =>
@@ -253,6 +273,7 @@ export default defineBackendModule({
           cwd,
           outputLimit: config.output_limit_bytes,
           ...(seccomp ? { openStartFd: () => openSync(seccomp, 'r') } : {}),
+          ...(group ? { onReady: (pids: number[]) => group.join(info.sessionId, pids) } : {}),
         };
         return {
           shell: new ShellSession(options, restoreIn ?? cwd),
@@ -270,6 +291,7 @@ export default defineBackendModule({
       const workspace = workspaceOf(info);
       const uid = handle?.uid ?? statSync(workspace, { throwIfNoEntry: false })?.uid;
       if (uid !== undefined) uids?.release(uid);
+      cgroups?.remove(info.sessionId);
       rmSync(workspace, { recursive: true, force: true });
     };
 
@@ -329,6 +351,17 @@ export default defineBackendModule({
             plan.limits.processes ??= 512;
             for (const name of existsSync(workspaceRoot) ? readdirSync(workspaceRoot) : []) {
               uids.claim(statSync(join(workspaceRoot, name)).uid);
+            }
+            const opened = SessionCgroups.open(env.instanceId);
+            if (typeof opened === 'string') {
+              env.log.warn('bash.warning', {
+                warning:
+                  `per-session memory and process caps (limits.session_memory_mb, ` +
+                  `session_processes) are NOT enforced: ${opened}`,
+              });
+            } else {
+              cgroups = opened;
+              cgroups.reap(new Set(existsSync(workspaceRoot) ? readdirSync(workspaceRoot) : []));
             }
           }
         }

@@ -6,9 +6,13 @@
 // never while a process on the host runs as it (another server on the same range, a leftover).
 import { ResourceUnavailableError } from '../../core/errors.ts';
 
+/** How long a look at the host's uids stays good: it reads every /proc entry. */
+const BUSY_TTL_MS = 5000;
+
 export class SessionUids {
   private readonly used = new Set<number>();
   private next: number;
+  private busy: { uids: ReadonlySet<number>; at: number } | undefined;
 
   constructor(
     readonly first: number,
@@ -26,13 +30,19 @@ export class SessionUids {
     if (this.has(uid)) this.used.add(uid);
   }
 
-  /** A free uid; `busy` tells the uids processes on the host run as (asked once, if needed). */
+  /**
+   * A free uid; `busy` tells the uids the host's processes run as. It is asked at most every few
+   * seconds: what it guards against (another server on the same range, a leftover process)
+   * changes slowly, and this server's own sessions are in `used` at once.
+   */
   take(busy: () => ReadonlySet<number>): number {
-    let running: ReadonlySet<number> | undefined;
+    const now = Date.now();
+    if (!this.busy || now - this.busy.at > BUSY_TTL_MS) this.busy = { uids: busy(), at: now };
+    const running = this.busy.uids;
     for (let i = 0; i < this.count; i++) {
       const uid = this.next;
       this.next = uid + 1 >= this.first + this.count ? this.first : uid + 1;
-      if (!this.used.has(uid) && !(running ??= busy()).has(uid)) {
+      if (!this.used.has(uid) && !running.has(uid)) {
         this.used.add(uid);
         return uid;
       }
