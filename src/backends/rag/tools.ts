@@ -26,7 +26,9 @@ export interface RagRuntime {
 }
 
 const modeSchema = t.Union([t.Literal('bm25'), t.Literal('dense'), t.Literal('hybrid')], {
-  description: 'bm25 (lexical, default), dense (embeddings) or hybrid (both, fused by rank)',
+  description:
+    'bm25 (lexical), dense (embeddings) or hybrid (both, fused by rank); default ' +
+    'backends.rag.default_mode (bm25 unless configured)',
 });
 
 export function sessionConfigSchema(config: RagConfig) {
@@ -73,7 +75,7 @@ export function ragTools(config: RagConfig, rt: RagRuntime): ToolDefinition[] {
     const d: Defaults = {
       index: p.index ?? (session?.index as string | undefined) ?? config.default_index,
       k: p.top_k ?? (session?.top_k as number | undefined) ?? config.default_top_k,
-      mode: p.mode ?? (session?.mode as SearchMode | undefined) ?? 'bm25',
+      mode: p.mode ?? (session?.mode as SearchMode | undefined) ?? config.default_mode,
     };
     if (!rt.indexes().includes(d.index)) {
       throw new ParameterError(
