@@ -90,6 +90,8 @@ const LOG_LEVELS: Record<string, string> = {
   critical: 'error',
 };
 
+const LEFT_OUT = 'left out, so its default applies';
+
 const isObject = (v: unknown): v is Json => !!v && typeof v === 'object' && !Array.isArray(v);
 const skipped = (key: string) => key.startsWith('_') || key === '$schema';
 const nativeFields = (type: string): string[] => {
@@ -143,7 +145,7 @@ class Translator {
 
   /** Our own fields in an upstream section (e.g. `workers` under resources.rag.config). */
   native(ours: string, value: unknown, from: string): void {
-    if (!this.gap(from, 'left out, so its default applies')) this.set(ours, value, from);
+    if (!this.gap(from, LEFT_OUT)) this.set(ours, value, from);
   }
 
   unknown(path: string): void {
@@ -151,13 +153,11 @@ class Translator {
   }
 
   server(s: Json): void {
-    const base = 'server';
-    const keep = 'left out, so its default applies';
     // url last: its host and port win over host and port, as in upstream's start script.
     const entries = Object.entries(s).sort(([a], [b]) => Number(a === 'url') - Number(b === 'url'));
     for (const [k, v] of entries) {
-      const path = `${base}.${k}`;
-      if (skipped(k) || IGNORED.server.includes(k) || this.gap(path, keep)) continue;
+      const path = `server.${k}`;
+      if (skipped(k) || IGNORED.server.includes(k) || this.gap(path, LEFT_OUT)) continue;
       if (k === 'url') this.url(v, path);
       else if (k === 'host') this.set('host', v, path);
       else if (k === 'port') this.set('port', v, path);

@@ -377,6 +377,12 @@ describe('the real server on an upstream-format config', () => {
     });
     const health = await fetch(server.url + '/health');
     expect(health.status).toBe(200);
+    // warmup.resources names rag: it warms at start, before any call.
+    const deadline = Date.now() + 10_000;
+    while (!(await server.get('/warmup/status')).body.data.backends.rag.warmed_up) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await Bun.sleep(25);
+    }
     const run = await server.post('/execute', {
       worker_id: 'w1',
       action: 'bash:run',

@@ -76,6 +76,20 @@ describe('rag:search under the runner cut', () => {
   });
 });
 
+test('backends.rag.default_mode is the mode of calls that name none', async () => {
+  const dense = await buildApp({ backends: { rag: { default_mode: 'dense' } } });
+  try {
+    const r = await dense.execute('w1', 'rag:search', { query: 'session' });
+    expect(r.body.code).toBe(1002);
+    expect(r.body.message).toContain('mode "dense" needs an embedder');
+    const bm25 = await dense.execute('w1', 'rag:search', { query: 'session', mode: 'bm25' });
+    expect(bm25.body.data.mode).toBe('bm25');
+    expect((await t.execute('w1', 'rag:search', { query: 'session' })).body.data.mode).toBe('bm25');
+  } finally {
+    await dense.close();
+  }
+});
+
 describe("upstream's fields", () => {
   test('rag:batch_search leads with count and contexts, one per query in order', async () => {
     const queries = ['error codes', 'vm screenshot', 'api keys'];
