@@ -155,8 +155,6 @@ export interface ConfigOverrides {
 /** A number when the text is one, else the text itself (so validation names the bad field). */
 const numeric = (s: string): number | string => (/^\d+$/.test(s) ? Number(s) : s);
 
-export type { ConfigNotices };
-
 export function loadConfig(
   overrides: ConfigOverrides = {},
   env: Record<string, string | undefined> = process.env,
