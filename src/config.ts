@@ -1,8 +1,16 @@
 // The server configuration (SPEC §7): a TypeBox schema with embedded defaults, a JSON file with
 // ${VAR} / ${VAR:-default} expansion, environment overrides, and errors that name the bad field.
+// A file in upstream's format is translated first (config-upstream.ts), then validated the same.
 import { Type as t, type Static, type TSchema } from '@sinclair/typebox';
 import { readFileSync } from 'node:fs';
 import { backendModules } from './backends/index.ts';
+import {
+  isUpstreamFormat,
+  newNotices,
+  renameFields,
+  translateUpstream,
+  type ConfigNotices,
+} from './config-upstream.ts';
 import { ConfigError } from './core/errors.ts';
 import { compileValidator } from './core/validate.ts';
 
@@ -83,6 +91,11 @@ export const configSchema = t.Object(
         default: true,
         description: 'Warm every backend when the server starts',
       }),
+      backends: t.Optional(
+        t.Array(t.Union(backendModules.map((m) => t.Literal(m.name))), {
+          description: 'The backends at_start warms (default: every enabled one)',
+        }),
+      ),
     }),
     backends: backendsSchema,
   },
@@ -93,11 +106,19 @@ export type Config = Static<typeof configSchema>;
 
 const validator = compileValidator(configSchema);
 
-/** Expands ${VAR} and ${VAR:-default} in every string of a parsed JSON value. */
+const missingVar = (name: string, path: string): string => {
+  throw new ConfigError(`config ${path || '(root)'}: environment variable ${name} is not set`);
+};
+
+/**
+ * Expands ${VAR} and ${VAR:-default} in every string of a parsed JSON value. A variable with
+ * neither is an error, unless `onMissing` says what to put instead (upstream's format keeps it).
+ */
 export function expandVars(
   value: unknown,
   env: Record<string, string | undefined>,
   path = '',
+  onMissing: (name: string, path: string) => string = missingVar,
 ): unknown {
   if (typeof value === 'string') {
     return value.replace(
@@ -106,16 +127,19 @@ export function expandVars(
         const v = env[name];
         if (v !== undefined && v !== '') return v;
         if (def !== undefined) return def;
-        throw new ConfigError(
-          `config ${path || '(root)'}: environment variable ${name} is not set`,
-        );
+        return onMissing(name, path);
       },
     );
   }
-  if (Array.isArray(value)) return value.map((v, i) => expandVars(v, env, `${path}[${i}]`));
+  if (Array.isArray(value)) {
+    return value.map((v, i) => expandVars(v, env, `${path}[${i}]`, onMissing));
+  }
   if (value && typeof value === 'object') {
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, expandVars(v, env, path ? `${path}.${k}` : k)]),
+      Object.entries(value).map(([k, v]) => [
+        k,
+        expandVars(v, env, path ? `${path}.${k}` : k, onMissing),
+      ]),
     );
   }
   return value;
@@ -134,9 +158,12 @@ const numeric = (s: string): number | string => (/^\d+$/.test(s) ? Number(s) : s
 export function loadConfig(
   overrides: ConfigOverrides = {},
   env: Record<string, string | undefined> = process.env,
+  /** Filled with what start-up should log (upstream-format translation, unavailable types). */
+  notices: ConfigNotices = newNotices(),
 ): Config {
   const path = overrides.configPath ?? env.AGENTFLOW_CONFIG;
   let raw: Record<string, unknown> = {};
+  let origins: Record<string, string> = {};
   if (path) {
     let text: string;
     try {
@@ -154,7 +181,16 @@ export function loadConfig(
       throw new ConfigError(`config file ${path} must hold a JSON object`);
     }
     try {
-      raw = expandVars(parsed, env) as Record<string, unknown>;
+      if (isUpstreamFormat(parsed as Record<string, unknown>)) {
+        ({ config: raw, origins } = translateUpstream(parsed as Record<string, unknown>, {
+          env,
+          expand: expandVars,
+          nativeKeys: Object.keys(configSchema.properties),
+          notices,
+        }));
+      } else {
+        raw = expandVars(parsed, env) as Record<string, unknown>;
+      }
     } catch (err) {
       throw new ConfigError(`config file ${path}: ${(err as Error).message}`);
     }
@@ -166,8 +202,13 @@ export function loadConfig(
   if (port !== undefined) raw.port = numeric(port);
   if (dataDir !== undefined) raw.data_dir = dataDir;
   if (env.AGENTFLOW_API_KEY) raw.api_key = env.AGENTFLOW_API_KEY;
+  if (host !== undefined) delete origins.host;
+  if (port !== undefined) delete origins.port;
   const where = path ? `config ${path}` : 'config';
-  const config = validator.parse(raw, (msg) => new ConfigError(`${where}: ${msg}`));
+  const config = validator.parse(
+    raw,
+    (msg) => new ConfigError(`${where}: ${renameFields(msg, origins)}`),
+  );
   if (config.execution.default_timeout_seconds > config.execution.max_timeout_seconds) {
     throw new ConfigError(
       `${where}: execution.default_timeout_seconds must not exceed execution.max_timeout_seconds`,

@@ -1,6 +1,7 @@
 // CLI entry: read config, open the store, start the app, handle signals.
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config.ts';
+import { newNotices } from './config-upstream.ts';
 import { AgentFlowError } from './core/errors.ts';
 import { createLogger, type LogLevel } from './core/log.ts';
 import { guardProcess } from './core/process-guard.ts';
@@ -49,13 +50,18 @@ async function main(): Promise<void> {
   if (args.version) return void console.log(VERSION);
 
   let config: Config;
+  const notices = newNotices();
   try {
-    config = loadConfig({
-      configPath: args.config,
-      host: args.host,
-      port: args.port,
-      dataDir: args['data-dir'],
-    });
+    config = loadConfig(
+      {
+        configPath: args.config,
+        host: args.host,
+        port: args.port,
+        dataDir: args['data-dir'],
+      },
+      process.env,
+      notices,
+    );
   } catch (err) {
     fail(err instanceof AgentFlowError ? err.message : String(err));
   }
@@ -70,10 +76,14 @@ async function main(): Promise<void> {
   const log = createLogger(config.log_level as LogLevel);
   // Before any backend exists: nothing one of them lets escape may end the process.
   guardProcess(log);
+  for (const message of notices.warnings) log.warn('config.notice', { message });
+  for (const [type, error] of Object.entries(notices.unavailable)) {
+    log.warn('resource.unavailable', { resource_type: type, error });
+  }
   let services;
   try {
     const configPath = args.config ?? process.env.AGENTFLOW_CONFIG;
-    services = await createServices(config, log, () => exit(), configPath);
+    services = await createServices(config, log, () => exit(), configPath, notices.unavailable);
   } catch (err) {
     fail(`cannot start: ${(err as Error).message}`);
   }
@@ -114,7 +124,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => onSignal('SIGINT'));
 
   if (config.warmup.at_start) {
-    for (const name of services.warmup.names()) void services.warmup.warm(name);
+    for (const name of config.warmup.backends ?? services.warmup.names()) {
+      if (services.warmup.has(name)) void services.warmup.warm(name);
+    }
   }
 }
 

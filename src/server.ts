@@ -15,7 +15,7 @@ import type { Logger } from './core/log.ts';
 import { SessionManager } from './core/sessions.ts';
 import { Store } from './core/store.ts';
 import { ToolRegistry } from './core/tools.ts';
-import { WarmupManager } from './core/warmup.ts';
+import { WarmupManager, type BackendWarmupStatus } from './core/warmup.ts';
 import type { AppDeps, ShutdownRequest } from './http/deps.ts';
 import { createMetrics, type ServerMetrics } from './observability.ts';
 
@@ -28,6 +28,28 @@ export interface Services extends AppDeps {
   shutdown(req: ShutdownRequest): Promise<void>;
 }
 
+/**
+ * Warmup whose status also lists the resource types the config asks for but this server does not
+ * serve (never loaded, with why), so /warmup/status shows them; readiness ignores them.
+ */
+class ReportingWarmup extends WarmupManager {
+  constructor(
+    backends: readonly Backend[],
+    log: Logger,
+    private readonly unavailable: Readonly<Record<string, string>>,
+  ) {
+    super(backends, log);
+  }
+
+  override status(): Record<string, BackendWarmupStatus> {
+    const missing = Object.entries(this.unavailable).map(([name, error]) => [
+      name,
+      { loaded: false, warmed_up: false, error },
+    ]);
+    return { ...Object.fromEntries(missing), ...super.status() };
+  }
+}
+
 export async function createServices(
   config: Config,
   log: Logger,
@@ -35,6 +57,8 @@ export async function createServices(
   onStopped: () => void = () => {},
   /** The config file, hidden from sessions (it may hold keys). */
   configPath?: string,
+  /** Resource types the config asks for that this server lacks, with why (config-upstream.ts). */
+  unavailable: Readonly<Record<string, string>> = {},
 ): Promise<Services> {
   const dataDir = resolve(config.data_dir);
   mkdirSync(dataDir, { recursive: true });
@@ -79,7 +103,7 @@ export async function createServices(
   );
   await sessions.restore();
   sessions.startSweeper();
-  const warmup = new WarmupManager(backends, log);
+  const warmup = new ReportingWarmup(backends, log, unavailable);
   const gate = new Gate();
   const executor = new Executor(registry, sessions, warmup, gate, {
     defaultTimeoutMs: config.execution.default_timeout_seconds * 1000,

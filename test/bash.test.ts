@@ -44,6 +44,7 @@ describe('bash:run', () => {
       stdout: 'out\n',
       stderr: 'err\n',
       exit_code: 3,
+      return_code: 3,
       timed_out: false,
       truncated: false,
     });

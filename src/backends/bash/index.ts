@@ -134,6 +134,9 @@ const runResult = t.Object({
   stdout: t.String(),
   stderr: t.String(),
   exit_code: t.Union([t.Integer(), t.Null()]),
+  return_code: t.Union([t.Integer(), t.Null()], {
+    description: "exit_code again, under the name upstream's result formatter reads",
+  }),
   timed_out: t.Boolean(),
   truncated: t.Boolean(),
   cwd: t.String(),
@@ -434,7 +437,8 @@ export default defineBackendModule({
               ctx.timeoutMs,
               timeout === undefined ? Infinity : timeout * 1000,
             );
-            const result = await ctx.session.shell.run(command, limit);
+            const run = await ctx.session.shell.run(command, limit);
+            const result = { ...run, return_code: run.exit_code };
             if (result.timed_out) {
               throw new ExecutionTimeoutError(
                 `Command timed out after ${limit / 1000}s; it was killed, with every process it ` +

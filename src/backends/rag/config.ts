@@ -148,6 +148,12 @@ export const ragConfigSchema = t.Object(
       description: 'Search worker threads (each holds its own SQLite handles)',
     }),
     default_top_k: t.Integer({ default: 5, minimum: 1 }),
+    default_mode: t.Union([t.Literal('bm25'), t.Literal('dense'), t.Literal('hybrid')], {
+      default: 'bm25',
+      description:
+        'Mode of searches that name none (nor does their session); dense and hybrid need the ' +
+        'embedder',
+    }),
     max_top_k: t.Integer({ default: 100, minimum: 1, maximum: 10000 }),
     max_query_chars: t.Integer({ default: 4096, minimum: 16 }),
     max_batch_queries: t.Integer({ default: 64, minimum: 1 }),

@@ -143,6 +143,12 @@ export default defineBackendModule({
         }
         return null;
       },
+      paths(index) {
+        const spec = byName.get(index)!;
+        const corpus =
+          spec.source.kind === 'jsonl' || spec.source.kind === 'folder' ? spec.source.path : null;
+        return { corpus, file: spec.file };
+      },
       request(req, pin) {
         // Warmup always runs before a tool call (the executor sees to it), so the pool exists.
         return pool!.request(req, pin);

@@ -1,10 +1,13 @@
 // The rag tools (SPEC §6): their params schemas, the limits they enforce and the defaults a
 // worker's rag session lends. The work itself happens in the worker pool. Integers use TypeBox's
 // own Type.Integer: Elysia's t.Integer also accepts numeric strings and would pass "3" through.
+// Answers lead with upstream's fields (`context`, `contexts`): upstream's rollout runner dumps
+// `data` as JSON and keeps its first 4000 characters, so what the model must read comes first.
 import { Type } from '@sinclair/typebox';
 import { Type as t } from '@sinclair/typebox';
 import type { Caller } from '../../core/auth.ts';
 import { ParameterError } from '../../core/errors.ts';
+import { VERSION } from '../../version.ts';
 import { defineTool, type ToolDefinition } from '../backend.ts';
 import { INDEX_NAME, type RagConfig } from './config.ts';
 import type { SearchAnswer, SearchMode, StoredDocument } from './types.ts';
@@ -18,10 +21,14 @@ export interface RagRuntime {
   /** True when dense/hybrid can run on the index (an embedder, and embed on for the index). */
   denseReason(index: string, mode: SearchMode): string | null;
   request<T>(req: WorkerRequest, pin?: number): Promise<T>;
+  /** Where an index lives: its corpus (null when shipped or absent) and its SQLite file. */
+  paths(index: string): { corpus: string | null; file: string };
 }
 
 const modeSchema = t.Union([t.Literal('bm25'), t.Literal('dense'), t.Literal('hybrid')], {
-  description: 'bm25 (lexical, default), dense (embeddings) or hybrid (both, fused by rank)',
+  description:
+    'bm25 (lexical), dense (embeddings) or hybrid (both, fused by rank); default ' +
+    'backends.rag.default_mode (bm25 unless configured)',
 });
 
 export function sessionConfigSchema(config: RagConfig) {
@@ -68,7 +75,7 @@ export function ragTools(config: RagConfig, rt: RagRuntime): ToolDefinition[] {
     const d: Defaults = {
       index: p.index ?? (session?.index as string | undefined) ?? config.default_index,
       k: p.top_k ?? (session?.top_k as number | undefined) ?? config.default_top_k,
-      mode: p.mode ?? (session?.mode as SearchMode | undefined) ?? 'bm25',
+      mode: p.mode ?? (session?.mode as SearchMode | undefined) ?? config.default_mode,
     };
     if (!rt.indexes().includes(d.index)) {
       throw new ParameterError(
@@ -86,6 +93,10 @@ export function ragTools(config: RagConfig, rt: RagRuntime): ToolDefinition[] {
   };
 
   const resultSchema = t.Object({
+    context: t.String({
+      description: 'The results as one string ([title] then content, --- between)',
+    }),
+    query: t.String({ description: 'The query, echoed as upstream does' }),
     results: t.Array(
       t.Object({
         id: t.String(),
@@ -95,9 +106,8 @@ export function ragTools(config: RagConfig, rt: RagRuntime): ToolDefinition[] {
         metadata: t.Optional(t.Record(t.String(), t.Unknown())),
       }),
     ),
-    context: t.String({
-      description: 'The results as one string ([title] then content, --- between)',
-    }),
+    index: t.String(),
+    mode: modeSchema,
   });
 
   return [
@@ -121,12 +131,20 @@ export function ragTools(config: RagConfig, rt: RagRuntime): ToolDefinition[] {
           k: d.k,
           mode: d.mode,
         });
-        return { ...answer!, index: d.index, mode: d.mode };
+        return {
+          context: answer!.context,
+          query: p.query,
+          results: answer!.results,
+          index: d.index,
+          mode: d.mode,
+        };
       },
     }),
     defineTool({
       name: 'batch_search',
-      description: 'Run several searches in one call; answers one {query, results, context} each.',
+      description:
+        'Run several searches in one call: `contexts` holds one context string per query, in ' +
+        'order, and `results` one {query, results, context} each.',
       params: t.Object(
         {
           queries: t.Array(queryString, { minItems: 1, maxItems: config.max_batch_queries }),
@@ -147,6 +165,8 @@ export function ragTools(config: RagConfig, rt: RagRuntime): ToolDefinition[] {
           mode: d.mode,
         });
         return {
+          count: answers.length,
+          contexts: answers.map((a) => a.context),
           results: answers.map((a, i) => ({ query: p.queries[i]!, ...a })),
           index: d.index,
           mode: d.mode,
@@ -211,12 +231,25 @@ export function ragTools(config: RagConfig, rt: RagRuntime): ToolDefinition[] {
       name: 'stats',
       description:
         'Describe an index: documents, vectors, size on disk, embedder, tokenizer, corpus, ' +
-        'last build and last update; `indexes` lists every index.',
+        "last build and last update, also under upstream's names; `indexes` lists every index.",
       params: t.Object({ index }, { additionalProperties: false }),
       async run(p, ctx) {
         const d = defaults({ index: p.index, mode: 'bm25' }, ctx.sessionConfig);
         const stats = await rt.request<IndexStats>({ op: 'stats', index: d.index });
-        return { ...stats, indexes: rt.indexes() };
+        const paths = rt.paths(d.index);
+        return {
+          ...stats,
+          indexes: rt.indexes(),
+          // Upstream's names for the same facts (its `index` object, flattened: `index` here
+          // stays the index's name, as in every other rag answer).
+          initialized: true,
+          backend_version: VERSION,
+          corpus_path: paths.corpus,
+          corpus_size: stats.documents,
+          index_path: paths.file,
+          index_size: stats.documents,
+          model_name: stats.embedder,
+        };
       },
     }),
   ] as ToolDefinition[];
