@@ -3,7 +3,7 @@
 // bombs, and processes that clear their environment to dodge a timeout.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import bashModule from '../src/backends/bash/index.ts';
 import { silentLogger } from '../src/core/log.ts';
 import { Value } from '@sinclair/typebox/value';
@@ -304,20 +304,28 @@ describe('limits', () => {
         const cgroupOf = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8');
         const pids = processesOfSession(id).filter(isAlive);
         expect(pids.length).toBeGreaterThan(0);
-        for (const pid of pids) expect(cgroupOf(pid)).toContain(`/${id}`);
-        // Where its memory cgroup is (v1: the memory hierarchy; v2: the unified one).
-        const line = cgroupOf(pids[0]!)
-          .split('\n')
-          .find((l) => l.includes(':memory:') || l.startsWith('0::'))!;
+        // Where its memory cgroup is (v1: the memory hierarchy; v2: the unified one); every
+        // process of the session is in that one.
+        const memoryLine = (pid: number) =>
+          cgroupOf(pid)
+            .split('\n')
+            .find((l) => l.includes(':memory:') || l.startsWith('0::'))!;
+        const line = memoryLine(pids[0]!);
+        expect(line).toContain('agentflow-');
+        for (const pid of pids) expect(memoryLine(pid)).toBe(line);
         const dir = line.includes(':memory:')
           ? join('/sys/fs/cgroup/memory', line.split(':')[2]!)
           : join('/sys/fs/cgroup', line.slice(3));
-        expect(existsSync(dir)).toBe(true);
+        const procs = () => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim();
+        expect(procs()).not.toBe('');
         await capped.post('/session/destroy', { worker_id: 'hog' });
-        // Its cgroup goes with it.
+        // Destroyed: nothing of it is left in its cgroup; the server removes the cgroups at close.
         const deadline = Date.now() + 5000;
-        while (existsSync(dir) && Date.now() < deadline) await Bun.sleep(50);
+        while (procs() !== '' && Date.now() < deadline) await Bun.sleep(50);
+        expect(procs()).toBe('');
+        await capped.close();
         expect(existsSync(dir)).toBe(false);
+        expect(existsSync(dirname(dir))).toBe(false);
       } finally {
         await capped.close();
       }

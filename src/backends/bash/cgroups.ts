@@ -1,8 +1,8 @@
 // Per-session memory and process caps through cgroups, when the server may make them (root, with
 // the memory and pids controllers mounted writable: cgroup v1, or v2 with both enabled). Each
-// session gets a cgroup of its own under one per data directory; its shell's processes are moved
-// in before the session's first command runs, and everything they start stays in it. Where this
-// is not possible, warmup says why and sessions run with rlimits alone.
+// live session has a cgroup of its own (a reused slot) under one per data directory; its shell is
+// moved in before the session's first command runs, and everything it starts stays in it. Where
+// this is not possible, warmup says why and sessions run with rlimits alone.
 import {
   existsSync,
   mkdirSync,
@@ -56,7 +56,21 @@ function locate(name: 'memory' | 'pids'): { dir: string; v2: boolean } | undefin
 }
 
 export class SessionCgroups {
-  private constructor(private readonly controllers: readonly Controller[]) {}
+  /** The session each cgroup slot serves now; slots are reused, since making and removing a
+   * memory cgroup costs milliseconds (a free slot is one a destroyed session left empty). */
+  private readonly slots = new Map<string, string>();
+  private readonly free: string[] = [];
+  private made = 0;
+
+  private constructor(private readonly controllers: readonly Controller[]) {
+    // Slots of an earlier run of this server are empty now (its processes are reaped at start).
+    for (const c of controllers.slice(0, 1)) {
+      for (const entry of readdirSync(c.root, { withFileTypes: true })) {
+        if (entry.isDirectory() && /^slot-\d+$/.test(entry.name)) this.free.push(entry.name);
+      }
+    }
+    this.made = this.free.length;
+  }
 
   /** The cgroups of one data directory's sessions, or why there are none here. */
   static open(instanceId: string): SessionCgroups | string {
@@ -82,10 +96,15 @@ export class SessionCgroups {
     return new SessionCgroups(controllers);
   }
 
-  /** Makes the session's cgroup with its caps (a leftover of the same name is reused). */
+  /** Gives the session a cgroup with its caps (a free slot, else a new one). */
   create(sessionId: string, caps: SessionCaps): void {
+    if (this.slots.has(sessionId)) return;
+    let slot = this.free.pop();
+    // A slot left by an earlier run whose processes have not all exited yet is not reused.
+    while (slot !== undefined && this.busy(slot)) slot = this.free.pop();
+    slot ??= `slot-${++this.made}`;
     for (const c of this.controllers) {
-      const dir = join(c.root, sessionId);
+      const dir = join(c.root, slot);
       mkdirSync(dir, { recursive: true });
       const set = (file: string, value: number | string) => {
         if (existsSync(join(dir, file))) writeFileSync(join(dir, file), String(value));
@@ -95,61 +114,61 @@ export class SessionCgroups {
           set('memory.max', caps.memoryBytes);
           set('memory.swap.max', 0);
         } else {
+          // memsw (memory + swap) must stay at or above the memory limit: set in that order.
           set('memory.limit_in_bytes', caps.memoryBytes);
-          // With swap accounting on, swap counts too: the cap is on memory, not on RAM alone.
           set('memory.memsw.limit_in_bytes', caps.memoryBytes);
         }
       }
       if (c.name === 'pids' && caps.processes) set('pids.max', caps.processes);
     }
+    this.slots.set(sessionId, slot);
   }
 
-  /** Moves processes into the session's cgroup; what they start from then on stays there. */
-  join(sessionId: string, pids: readonly number[]): void {
-    for (const c of this.controllers) {
-      const procs = join(c.root, sessionId, 'cgroup.procs');
-      for (const pid of pids) {
-        try {
-          writeFileSync(procs, String(pid));
-        } catch {
-          // the process ended meanwhile
-        }
-      }
-    }
+  /**
+   * The `cgroup.procs` files of the session's cgroup: the first process of its shell writes
+   * itself into them (see shellPrefix), so everything after it is born inside. Not the server:
+   * moving a process takes a lock whose wait (an RCU grace period) would stall the event loop.
+   */
+  procsFiles(sessionId: string): string[] {
+    const slot = this.slots.get(sessionId);
+    return slot ? this.controllers.map((c) => join(c.root, slot, 'cgroup.procs')) : [];
   }
 
-  /** The pids in the session's cgroup (every process it runs, wherever it moved in the tree). */
-  members(sessionId: string): number[] {
-    const c = this.controllers[0]!;
+  /** Whether anything still runs in a slot. */
+  private busy(slot: string): boolean {
     try {
-      return readFileSync(join(c.root, sessionId, 'cgroup.procs'), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map(Number);
+      return readFileSync(join(this.controllers[0]!.root, slot, 'cgroup.procs'), 'utf8') !== '';
     } catch {
-      return [];
+      return false;
     }
   }
 
-  /** Removes the session's cgroup once its processes are gone (retried a few times). */
-  remove(sessionId: string, attempt = 0): void {
-    let busy = false;
-    for (const c of this.controllers) {
-      try {
-        rmdirSync(join(c.root, sessionId));
-      } catch (err) {
-        if ((err as { code?: string }).code === 'EBUSY') busy = true;
-      }
+  /** The session is gone: its slot is free again once its killed processes have left it. */
+  release(sessionId: string, attempt = 0): void {
+    const slot = this.slots.get(sessionId);
+    if (!slot) return;
+    if (this.busy(slot) && attempt < 50) {
+      setTimeout(() => this.release(sessionId, attempt + 1), 100).unref();
+      return;
     }
-    if (busy && attempt < 20) setTimeout(() => this.remove(sessionId, attempt + 1), 100).unref();
+    this.slots.delete(sessionId);
+    // A slot something still runs in (after 5 s) is not handed out again.
+    if (attempt < 50) this.free.push(slot);
   }
 
-  /** At start-up: removes the cgroups of sessions the store does not remember. */
-  reap(keep: ReadonlySet<string>): void {
+  /** The server stops: removes every slot nothing runs in any more and, if it empties, the root. */
+  close(): void {
     for (const c of this.controllers) {
-      for (const name of readdirSync(c.root, { withFileTypes: true })) {
-        if (name.isDirectory() && !keep.has(name.name)) this.remove(name.name);
-      }
+      for (const slot of [...this.free, ...this.slots.values()]) rmdirQuietly(join(c.root, slot));
+      rmdirQuietly(c.root);
     }
+  }
+}
+
+function rmdirQuietly(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // busy (a session's processes are still in it) or gone
   }
 }

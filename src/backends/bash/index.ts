@@ -267,6 +267,7 @@ export default defineBackendModule({
               network,
               ...(uid === undefined ? {} : { uid }),
               ...(seccomp ? { seccompFd: 3 } : {}),
+              ...(group ? { cgroupProcs: group.procsFiles(info.sessionId) } : {}),
             }),
           sweepLeftovers: plan.isolation === 'none',
           sessionId: info.sessionId,
@@ -276,7 +277,6 @@ export default defineBackendModule({
           cwd,
           outputLimit: config.output_limit_bytes,
           ...(seccomp ? { openStartFd: () => openSync(seccomp, 'r') } : {}),
-          ...(group ? { onReady: (pids: number[]) => group.join(info.sessionId, pids) } : {}),
         };
         return {
           shell: new ShellSession(options, restoreIn ?? cwd),
@@ -294,7 +294,7 @@ export default defineBackendModule({
       const workspace = workspaceOf(info);
       const uid = handle?.uid ?? statSync(workspace, { throwIfNoEntry: false })?.uid;
       if (uid !== undefined) uids?.release(uid);
-      cgroups?.remove(info.sessionId);
+      cgroups?.release(info.sessionId);
       rmSync(workspace, { recursive: true, force: true });
     };
 
@@ -364,7 +364,6 @@ export default defineBackendModule({
               });
             } else {
               cgroups = opened;
-              cgroups.reap(new Set(existsSync(workspaceRoot) ? readdirSync(workspaceRoot) : []));
             }
           }
         }
@@ -405,6 +404,10 @@ export default defineBackendModule({
       async destroySession(info, handle) {
         handle?.shell.kill();
         release(info, handle);
+      },
+
+      async close() {
+        cgroups?.close();
       },
 
       async detachSession(_info, handle) {

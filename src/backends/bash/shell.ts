@@ -49,11 +49,6 @@ export interface ShellOptions {
   outputLimit: number;
   /** Opens a descriptor the sandbox reads at start (its seccomp filter); passed as fd 3. */
   openStartFd?: () => number;
-  /**
-   * Called with the shell's processes (the sandbox's helpers and the shell) once it is ready and
-   * before any command is sent: where they join the session's cgroup.
-   */
-  onReady?: (pids: number[]) => void;
 }
 
 /** How many times a timeout looks again for processes a dying command forked meanwhile. */
@@ -197,7 +192,6 @@ export class ShellSession {
         return;
       }
       this.cwd = this.preReady.subarray(at + READY.length, end).toString('utf8');
-      this.options.onReady?.([this.proc.pid, ...descendantsOf(this.proc.pid)]);
       this.readyState = 'ready';
       this.readyWaiter?.();
       const rest = this.preReady.subarray(end + 1);
