@@ -125,13 +125,31 @@ export class SessionCgroups {
   }
 
   /**
-   * The `cgroup.procs` files of the session's cgroup: the first process of its shell writes
-   * itself into them (see shellPrefix), so everything after it is born inside. Not the server:
-   * moving a process takes a lock whose wait (an RCU grace period) would stall the event loop.
+   * Moves processes into the session's cgroup (those already in it are left alone); what they
+   * start from then on stays there. Called on the shell's first process right after it is
+   * spawned, and on all of them once the shell is ready, before its first command: whatever
+   * forked in between is caught there, before any of the session's code runs.
    */
-  procsFiles(sessionId: string): string[] {
+  join(sessionId: string, pids: readonly number[]): void {
     const slot = this.slots.get(sessionId);
-    return slot ? this.controllers.map((c) => join(c.root, slot, 'cgroup.procs')) : [];
+    if (!slot) return;
+    for (const c of this.controllers) {
+      const procs = join(c.root, slot, 'cgroup.procs');
+      let inside: Set<number>;
+      try {
+        inside = new Set(readFileSync(procs, 'utf8').split('\n').filter(Boolean).map(Number));
+      } catch {
+        continue; // the slot is gone (the server is stopping)
+      }
+      for (const pid of pids) {
+        if (inside.has(pid)) continue;
+        try {
+          writeFileSync(procs, String(pid));
+        } catch {
+          // the process ended meanwhile
+        }
+      }
+    }
   }
 
   /** Whether anything still runs in a slot. */

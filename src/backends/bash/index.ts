@@ -267,7 +267,6 @@ export default defineBackendModule({
               network,
               ...(uid === undefined ? {} : { uid }),
               ...(seccomp ? { seccompFd: 3 } : {}),
-              ...(group ? { cgroupProcs: group.procsFiles(info.sessionId) } : {}),
             }),
           sweepLeftovers: plan.isolation === 'none',
           sessionId: info.sessionId,
@@ -277,6 +276,7 @@ export default defineBackendModule({
           cwd,
           outputLimit: config.output_limit_bytes,
           ...(seccomp ? { openStartFd: () => openSync(seccomp, 'r') } : {}),
+          ...(group ? { onProcesses: (pids: number[]) => group.join(info.sessionId, pids) } : {}),
         };
         return {
           shell: new ShellSession(options, restoreIn ?? cwd),

@@ -1,6 +1,6 @@
 // Finding processes by the marks in their environment (read from /proc): a timed-out command's
 // processes, a destroyed session's daemonised leftovers, and what a previous server left behind.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 
 function allPids(): number[] {
   const pids: number[] = [];
@@ -105,9 +105,18 @@ export function ticksSinceBoot(agoMs = 0): number {
   return Math.floor((uptime - agoMs / 1000) * TICKS_PER_SECOND);
 }
 
-/** The pid the kernel handed out last (pids are handed out in increasing order, then wrap). */
+let loadavg: number | undefined;
+const loadavgBuffer = Buffer.alloc(128);
+
+/**
+ * The pid the kernel handed out last (pids are handed out in increasing order, then wrap): the
+ * last field of /proc/loadavg, read through a descriptor kept open (it is read per command).
+ */
 export function lastPid(): number {
-  return Number(readFileSync('/proc/loadavg', 'latin1').trim().split(' ').pop());
+  loadavg ??= openSync('/proc/loadavg', 'r');
+  const n = readSync(loadavg, loadavgBuffer, 0, loadavgBuffer.length, 0);
+  const text = loadavgBuffer.toString('latin1', 0, n).trim();
+  return Number(text.slice(text.lastIndexOf(' ') + 1));
 }
 
 /** When a command began: the tick (floored) and the last pid handed out before it. */

@@ -104,21 +104,11 @@ export interface ShellStart {
   network: boolean;
   /** The descriptor (in the child) bwrap reads the seccomp filter from. */
   seccompFd?: number;
-  /** `cgroup.procs` files the first process joins before anything else starts. */
-  cgroupProcs?: readonly string[];
-}
-
-/** `sh` writes its own pid into each file given before `--`, then becomes the rest. */
-const JOIN_CGROUPS =
-  'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
-
-function joinCgroups(files: readonly string[] | undefined): string[] {
-  return files && files.length > 0 ? ['/bin/sh', '-c', JOIN_CGROUPS, 'sh', ...files, '--'] : [];
 }
 
 /** The argv that precedes `bash --noprofile --norc` for one session's shell. */
 export function shellPrefix(plan: SandboxPlan, start: ShellStart): string[] {
-  const limits = [...joinCgroups(start.cgroupProcs), ...rlimitArgs(plan.prlimitPath, plan.limits)];
+  const limits = rlimitArgs(plan.prlimitPath, plan.limits);
   if (plan.isolation !== 'bwrap') return limits;
   const { workspace } = start;
   const args = [plan.bwrapPath];

@@ -49,6 +49,12 @@ export interface ShellOptions {
   outputLimit: number;
   /** Opens a descriptor the sandbox reads at start (its seccomp filter); passed as fd 3. */
   openStartFd?: () => number;
+  /**
+   * Called with the shell's processes right after the spawn (the first one) and again once the
+   * shell is ready, before any command is sent (all of them): where they join the session's
+   * cgroup.
+   */
+  onProcesses?: (pids: number[]) => void;
 }
 
 /** How many times a timeout looks again for processes a dying command forked meanwhile. */
@@ -128,6 +134,7 @@ export class ShellSession {
     } finally {
       if (extra !== undefined) closeSync(extra);
     }
+    options.onProcesses?.([proc.pid]);
     proc.stdin.write(this.startLine());
     this.readyState = 'waiting';
     this.preReady = Buffer.alloc(0);
@@ -192,6 +199,7 @@ export class ShellSession {
         return;
       }
       this.cwd = this.preReady.subarray(at + READY.length, end).toString('utf8');
+      this.options.onProcesses?.([this.proc.pid, ...descendantsOf(this.proc.pid)]);
       this.readyState = 'ready';
       this.readyWaiter?.();
       const rest = this.preReady.subarray(end + 1);
