@@ -19,7 +19,7 @@ describe('envelope', () => {
     expect(r.body.message).toBe('success');
     expect(r.body.data.stdout).toBe('hi\n');
     const meta = r.body.meta;
-    expect(meta.tool).toBe('run');
+    expect(meta.tool).toBe('bash:run');
     expect(meta.resource_type).toBe('bash');
     expect(meta.session_id).toMatch(/^bash_env-w_\d{3,}$/);
     expect(meta.temporary_session).toBe(true);

@@ -80,10 +80,16 @@ export class Executor {
     const meta: Partial<ExecutionMeta> = { temporary_session: false, session_id: null };
     const release = this.gate.enter();
     let temporary: Session | undefined;
+    // The action as sent until it resolves: upstream's result formatter picks its formatter from
+    // meta.tool (its `type:` prefix), so even a 1001 names the tool the caller meant.
+    meta.tool = req.action;
+    let resolvedName: string | undefined;
     try {
       const tool = this.registry.resolve(req.action);
-      meta.tool = tool.name;
+      // The full name, as upstream's executor sends it (`rag:search`): its formatters dispatch on it.
+      meta.tool = tool.fullName;
       meta.resource_type = tool.resourceType;
+      resolvedName = tool.fullName;
       const timeoutMs = this.timeoutMs(req.timeout);
       const deadline = Date.now() + timeoutMs;
       const params = tool.parseParams(req.params ?? {});
@@ -116,14 +122,13 @@ export class Executor {
         );
       }
       meta.execution_time_ms = elapsed(started);
-      this.options.onCall?.(`${meta.resource_type}:${meta.tool}`, 0, meta.execution_time_ms / 1000);
+      this.options.onCall?.(tool.fullName, 0, meta.execution_time_ms / 1000);
       return { data, meta: meta as ExecutionMeta };
     } catch (err) {
       meta.execution_time_ms = elapsed(started);
       const error = toAgentFlowError(err);
-      if (meta.tool) {
-        const name = `${meta.resource_type}:${meta.tool}`;
-        this.options.onCall?.(name, error.code, meta.execution_time_ms / 1000);
+      if (resolvedName) {
+        this.options.onCall?.(resolvedName, error.code, meta.execution_time_ms / 1000);
       }
       throw new ExecutionFailure(error, meta, err);
     } finally {

@@ -1,0 +1,65 @@
+// What upstream's Python side reads from our replies (its client, its `Sandbox` facade, its result
+// formatter, its rollout runner and synthesis worker), each expectation written down as a test.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { buildApp, type TestApp } from './helpers.ts';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await buildApp({ backends: { vm: { enabled: false } } });
+});
+afterAll(() => t.close());
+
+/**
+ * The formatter upstream's result formatter would pick: exact names first, else the resource
+ * type, else the `type:` prefix of meta.tool (no match there raises on its side).
+ */
+function formatterKind(reply: { meta: { tool?: string; resource_type?: string } }): string {
+  const tool = reply.meta.tool ?? '';
+  if (tool === 'rag:search') return 'rag-search';
+  if (!tool.includes(':')) return tool;
+  return reply.meta.resource_type || tool.split(':')[0]!;
+}
+
+describe('meta.tool is the full tool name (the result formatter dispatches on it)', () => {
+  test('execute: success, a tool error and a params error', async () => {
+    const ok = await t.execute('mt-1', 'bash:run', { command: 'echo hi' });
+    expect(ok.body.meta.tool).toBe('bash:run');
+    expect(formatterKind(ok.body)).toBe('bash');
+    const spelled = await t.execute('mt-1', 'bash.run', { command: 'true' });
+    expect(spelled.body.meta.tool).toBe('bash:run');
+    const bad = await t.execute('mt-1', 'bash:run', { command: 5 });
+    expect(bad.body.code).toBe(1002);
+    expect(bad.body.meta.tool).toBe('bash:run');
+    const search = await t.execute('mt-1', 'rag:search', { query: 'agent' });
+    expect(search.body.code).toBe(0);
+    expect(search.body.meta.tool).toBe('rag:search');
+    expect(formatterKind(search.body)).toBe('rag-search');
+  });
+
+  test('an unknown tool names the action as sent, as upstream does', async () => {
+    const r = await t.execute('mt-2', 'bash:nope');
+    expect(r.body.code).toBe(1001);
+    expect(r.body.meta.tool).toBe('bash:nope');
+    expect(formatterKind(r.body)).toBe('bash');
+  });
+
+  test('batch: each result names its tool, the batch is batch:execute', async () => {
+    const r = await t.post('/api/v1/execute/batch', {
+      worker_id: 'mt-3',
+      stop_on_error: false,
+      actions: [
+        { action: 'bash:run', params: { command: 'echo one' } },
+        { action: 'run', params: { command: 'sleep 5' }, timeout: 0.2 },
+        { action: 'rag_search', params: { query: 'agent' } },
+      ],
+    });
+    expect(r.body.meta.tool).toBe('batch:execute');
+    expect(r.body.data.results.map((x: any) => x.meta.tool)).toEqual([
+      'bash:run',
+      'bash:run',
+      'rag:search',
+    ]);
+    expect(r.body.data.results[1].code).toBe(2002);
+    expect(r.body.data.success_count).toBe(2);
+  });
+});
