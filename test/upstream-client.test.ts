@@ -63,3 +63,59 @@ describe('meta.tool is the full tool name (the result formatter dispatches on it
     expect(r.body.data.success_count).toBe(2);
   });
 });
+
+describe('a call with timeout T is answered within T (the client’s own HTTP timeout is T)', () => {
+  test('bash:run sleep 30 with timeout 1 answers 2002 in under 1000 ms', async () => {
+    await t.post('/api/v1/session/create', { worker_id: 'to-1', resource_type: 'bash' });
+    const started = performance.now();
+    const r = await t.post('/api/v1/execute', {
+      worker_id: 'to-1',
+      action: 'bash:run',
+      params: { command: 'echo before; sleep 30' },
+      timeout: 1,
+    });
+    const elapsed = performance.now() - started;
+    expect(r.body.code).toBe(2002);
+    expect(r.status).toBe(504);
+    expect(r.body.data.stdout).toBe('before\n');
+    expect(elapsed).toBeLessThan(1000);
+    // Most of the time was the command's: the margin kept back is small.
+    expect(elapsed).toBeGreaterThan(800);
+    const next = await t.execute('to-1', 'bash:run', { command: 'echo alive' });
+    expect(next.body.data.stdout).toBe('alive\n');
+  });
+
+  test('the same for a temporary session, and for a call queued behind another', async () => {
+    let started = performance.now();
+    const temp = await t.post('/api/v1/execute', {
+      worker_id: 'to-2',
+      action: 'bash:run',
+      params: { command: 'sleep 30' },
+      timeout: 1,
+    });
+    expect(temp.body.code).toBe(2002);
+    expect(temp.body.meta.temporary_session).toBe(true);
+    expect(performance.now() - started).toBeLessThan(1000);
+
+    await t.post('/api/v1/session/create', { worker_id: 'to-3', resource_type: 'bash' });
+    started = performance.now();
+    const [, queued] = await Promise.all([
+      t.post('/api/v1/execute', {
+        worker_id: 'to-3',
+        action: 'bash:run',
+        params: { command: 'sleep 3' },
+        timeout: 2,
+      }),
+      t
+        .post('/api/v1/execute', {
+          worker_id: 'to-3',
+          action: 'bash:run',
+          params: { command: 'echo never' },
+          timeout: 1,
+        })
+        .then((r) => ({ ...r, at: performance.now() - started })),
+    ]);
+    expect(queued.body.code).toBe(2002);
+    expect(queued.at).toBeLessThan(1000);
+  });
+});

@@ -50,10 +50,36 @@ export class ExecutionFailure extends Error {
 export interface ExecutorOptions {
   defaultTimeoutMs: number;
   maxTimeoutMs: number;
-  /** How long past its deadline a handler may take to stop before the call is abandoned. */
+  /**
+   * How long past its stop deadline a handler may take to stop before the call is abandoned;
+   * never past the call's answer deadline (see `callDeadlines`).
+   */
   graceMs: number;
   /** Told of every finished call (metrics): full tool name, result code, seconds taken. */
   onCall?: (tool: string, code: number, seconds: number) => void;
+}
+
+/** Kept back at the very end of a call's time for its answer to be built and sent. */
+export const ANSWER_RESERVE_MS = 25;
+
+/**
+ * Where a call with `timeoutMs` must stop and be answered, counted from its arrival. Upstream's
+ * client gives its HTTP request the same timeout as the call and retries (re-running the call) when
+ * no answer came within it, so the answer, a 2002 included, must be sent before the timeout runs
+ * out: the backend is told to stop `stopMarginMs` early (5% of the timeout, 100 ms to 1 s, at
+ * most half), which leaves it time to kill the work and report what it collected; a handler still
+ * running `ANSWER_RESERVE_MS` before the end is abandoned.
+ */
+export function callDeadlines(
+  arrival: number,
+  timeoutMs: number,
+  graceMs: number,
+): { stopBy: number; abandonAt: number; answerBy: number } {
+  const margin = Math.min(timeoutMs / 2, Math.max(100, Math.min(1000, timeoutMs * 0.05)));
+  const answerBy = arrival + timeoutMs;
+  const stopBy = answerBy - margin;
+  const abandonAt = Math.max(stopBy, Math.min(stopBy + graceMs, answerBy - ANSWER_RESERVE_MS));
+  return { stopBy, abandonAt, answerBy };
 }
 
 export class Executor {
@@ -77,6 +103,7 @@ export class Executor {
 
   async execute(req: ExecuteRequest): Promise<ExecutionResult> {
     const started = performance.now();
+    const arrival = Date.now();
     const meta: Partial<ExecutionMeta> = { temporary_session: false, session_id: null };
     const release = this.gate.enter();
     let temporary: Session | undefined;
@@ -90,8 +117,7 @@ export class Executor {
       meta.tool = tool.fullName;
       meta.resource_type = tool.resourceType;
       resolvedName = tool.fullName;
-      const timeoutMs = this.timeoutMs(req.timeout);
-      const deadline = Date.now() + timeoutMs;
+      const deadlines = callDeadlines(arrival, this.timeoutMs(req.timeout), this.options.graceMs);
       const params = tool.parseParams(req.params ?? {});
       // The call's worker id is the one the caller acts for, whatever the HTTP layer filled in.
       const caller: Caller = req.caller
@@ -106,7 +132,7 @@ export class Executor {
           meta.session_id = session.id;
           this.sessions.touch(session);
         }
-        data = await this.invoke(tool, params, session, caller, deadline);
+        data = await this.invoke(tool, params, session, caller, deadlines);
       } else {
         if (!session) {
           session = temporary = await this.sessions.createTemporary(
@@ -117,8 +143,9 @@ export class Executor {
         }
         meta.session_id = session.id;
         const s = session;
-        data = await this.sessions.run(s, deadline, () =>
-          this.invoke(tool, params, s, caller, deadline),
+        // A call still queued when it should be stopping never starts.
+        data = await this.sessions.run(s, deadlines.stopBy, () =>
+          this.invoke(tool, params, s, caller, deadlines),
         );
       }
       meta.execution_time_ms = elapsed(started);
@@ -137,15 +164,16 @@ export class Executor {
     }
   }
 
-  /** Runs the handler; if it overruns its deadline by more than the grace, abandons it (2002). */
+  /** Runs the handler until its stop deadline; one still running at `abandonAt` is abandoned (2002). */
   private invoke(
     tool: RegisteredTool,
     params: Record<string, unknown>,
     session: Session | undefined,
     caller: Caller,
-    deadline: number,
+    deadlines: ReturnType<typeof callDeadlines>,
   ): Promise<unknown> {
-    const timeoutMs = Math.max(1, deadline - Date.now());
+    const now = Date.now();
+    const timeoutMs = Math.max(1, deadlines.stopBy - now);
     const abort = new AbortController();
     const ctx: ToolContext<unknown> = {
       session: session?.handle,
@@ -158,14 +186,17 @@ export class Executor {
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const backstop = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        abort.abort();
-        reject(
-          new ExecutionTimeoutError(
-            `${tool.fullName} did not finish within ${timeoutMs / 1000}s and was abandoned.`,
-          ),
-        );
-      }, timeoutMs + this.options.graceMs);
+      timer = setTimeout(
+        () => {
+          abort.abort();
+          reject(
+            new ExecutionTimeoutError(
+              `${tool.fullName} did not finish within its timeout and was abandoned.`,
+            ),
+          );
+        },
+        Math.max(1, deadlines.abandonAt - now),
+      );
     });
     // Through a promise, so a handler that throws synchronously still clears the backstop.
     const work = Promise.resolve().then(() => tool.definition.run(params, ctx));
