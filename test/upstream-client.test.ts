@@ -119,3 +119,76 @@ describe('a call with timeout T is answered within T (the client’s own HTTP ti
     expect(queued.at).toBeLessThan(1000);
   });
 });
+
+describe('unknown params are ignored (upstream tools take **kwargs), and listed', () => {
+  test('the rollout runner merges task kwargs such as seed_path into every call', async () => {
+    const r = await t.execute('kw-1', 'bash:run', {
+      command: 'echo ok',
+      seed_path: '/data/seeds/1.jsonl',
+      trace_id: 'abc',
+    });
+    expect(r.body.code).toBe(0);
+    expect(r.body.data.stdout).toBe('ok\n');
+    expect(r.body.meta.ignored_params).toEqual(['seed_path', 'trace_id']);
+    const plain = await t.execute('kw-1', 'bash:run', { command: 'true' });
+    expect('ignored_params' in plain.body.meta).toBe(false);
+    const search = await t.execute('kw-1', 'rag:search', { query: 'agent', seed_path: 'x' });
+    expect(search.body.code).toBe(0);
+    expect(search.body.meta.ignored_params).toEqual(['seed_path']);
+  });
+
+  test('a known param of the wrong type is still 1002', async () => {
+    const r = await t.execute('kw-2', 'bash:run', { command: ['echo'], seed_path: 'x' });
+    expect(r.status).toBe(400);
+    expect(r.body.code).toBe(1002);
+    expect(r.body.message).toContain('command');
+  });
+
+  test('session config: the client docstring’s create_session("rag", {top_k, rerank})', async () => {
+    const r = await t.post('/api/v1/session/create', {
+      worker_id: 'kw-3',
+      resource_type: 'rag',
+      session_config: { top_k: 10, rerank: true },
+      custom_name: null,
+    });
+    expect(r.body.code).toBe(0);
+    expect(r.body.meta.ignored_config).toEqual(['rerank']);
+    // The session is usable, with the keys it knows.
+    const s = await t.execute('kw-3', 'rag:search', { query: 'the' });
+    expect(s.body.code).toBe(0);
+    const init = await t.post('/api/v1/init/resource', {
+      worker_id: 'kw-4',
+      resource_type: 'bash',
+      init_config: { cwd: 'w', pool_size: 1 },
+    });
+    expect(init.body.code).toBe(0);
+    expect(init.body.meta.ignored_config).toEqual(['pool_size']);
+    const bad = await t.post('/api/v1/session/create', {
+      worker_id: 'kw-5',
+      resource_type: 'bash',
+      session_config: { cwd: 7, other: 1 },
+    });
+    expect(bad.body.code).toBe(1002);
+  });
+
+  test('execution.strict_params: true makes them 1002 again', async () => {
+    const strict = await buildApp({
+      execution: { strict_params: true },
+      backends: { vm: { enabled: false }, rag: { enabled: false } },
+    });
+    try {
+      const r = await strict.execute('st-1', 'bash:run', { command: 'true', seed_path: 'x' });
+      expect(r.status).toBe(400);
+      expect(r.body.code).toBe(1002);
+      expect(r.body.message).toContain('seed_path');
+      const c = await strict.post('/session/create', {
+        worker_id: 'st-1',
+        resource_type: 'bash',
+        config: { pool_size: 1 },
+      });
+      expect(c.body.code).toBe(1002);
+    } finally {
+      await strict.close();
+    }
+  });
+});

@@ -28,6 +28,8 @@ export interface ExecutionMeta {
   resource_type: string;
   session_id: string | null;
   temporary_session: boolean;
+  /** Params the tool does not take, dropped (only present when there were some). */
+  ignored_params?: string[];
 }
 
 export interface ExecutionResult {
@@ -118,7 +120,8 @@ export class Executor {
       meta.resource_type = tool.resourceType;
       resolvedName = tool.fullName;
       const deadlines = callDeadlines(arrival, this.timeoutMs(req.timeout), this.options.graceMs);
-      const params = tool.parseParams(req.params ?? {});
+      const { params, ignored } = tool.parseParams(req.params ?? {});
+      if (ignored.length > 0) meta.ignored_params = ignored;
       // The call's worker id is the one the caller acts for, whatever the HTTP layer filled in.
       const caller: Caller = req.caller
         ? { ...req.caller, workerId: req.workerId }

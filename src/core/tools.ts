@@ -4,7 +4,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { Backend, ToolDefinition } from '../backends/backend.ts';
 import { ParameterError, ToolNotFoundError } from './errors.ts';
-import { compileValidator, type Validator } from './validate.ts';
+import { compileValidator, stripUnknownKeys, type Validator } from './validate.ts';
 
 export interface RegisteredTool {
   /** `type:name` */
@@ -16,7 +16,20 @@ export interface RegisteredTool {
   readonly hidden: boolean;
   /** True when the tool runs on a per-worker session (made temporary when the worker has none). */
   readonly needsSession: boolean;
-  parseParams(params: unknown): Record<string, unknown>;
+  /**
+   * Validates params (defaults applied) or throws 1002. Unknown keys are dropped and listed in
+   * `ignored`, unless the registry is strict (then they are a 1002).
+   */
+  parseParams(params: unknown): { params: Record<string, unknown>; ignored: string[] };
+}
+
+export interface RegistryOptions {
+  /**
+   * Unknown params are a 1002 (`execution.strict_params`). Off by default: upstream's tools take
+   * `**kwargs`, and its rollout runner and synthesis worker merge every task's kwargs (such as
+   * `seed_path`) into every tool call.
+   */
+  strictParams?: boolean;
 }
 
 export interface ToolDescription {
@@ -43,7 +56,10 @@ export class ToolRegistry {
   /** Every accepted spelling → tool; `null` marks a bare name shared by several tools. */
   private readonly aliases = new Map<string, RegisteredTool | null>();
 
-  constructor(backends: readonly Backend[]) {
+  constructor(
+    backends: readonly Backend[],
+    private readonly options: RegistryOptions = {},
+  ) {
     for (const backend of backends) {
       for (const def of backend.tools) this.add(backend, def);
     }
@@ -61,11 +77,16 @@ export class ToolRegistry {
       definition: def,
       hidden: def.hidden === true,
       needsSession: backend.sessionConfig !== undefined && backend.shared !== true,
-      parseParams: (params) =>
-        validator.parse(
-          params,
+      parseParams: (params) => {
+        const lenient = this.options.strictParams
+          ? { value: params, ignored: [] }
+          : stripUnknownKeys(def.params, params);
+        const parsed = validator.parse(
+          lenient.value,
           (msg) => new ParameterError(`Invalid params for ${fullName}: ${msg}`),
-        ) as Record<string, unknown>,
+        ) as Record<string, unknown>;
+        return { params: parsed, ignored: lenient.ignored };
+      },
     };
     this.byFullName.set(fullName, tool);
     // `__` is the OpenAI spelling, so a model's function call can be passed straight back.

@@ -18,7 +18,10 @@ function created(
   return { ...view, session_status: view.status, created: isNew };
 }
 
-/** Creates (or finds) a session after warming its backend; admitted by the shutdown gate. */
+/**
+ * Creates (or finds) a session after warming its backend; admitted by the shutdown gate. `ignored`
+ * lists the config keys the resource type does not know (dropped unless execution.strict_params).
+ */
 async function createSession(
   deps: AppDeps,
   workerId: string,
@@ -30,13 +33,12 @@ async function createSession(
   try {
     deps.sessions.sessionBackend(resourceType);
     await deps.warmup.ensure(resourceType);
-    const { session, created: isNew } = await deps.sessions.getOrCreate(
-      workerId,
-      resourceType,
-      config ?? undefined,
-      customName,
-    );
-    return created(session, isNew);
+    const {
+      session,
+      created: isNew,
+      ignored,
+    } = await deps.sessions.getOrCreate(workerId, resourceType, config ?? undefined, customName);
+    return { data: created(session, isNew), ignored };
   } finally {
     release();
   }
@@ -44,22 +46,24 @@ async function createSession(
 
 const views = (list: Session[]) => list.map((s) => s.view());
 
+/** The meta of a create: the ignored config keys, only when there were some. */
+const ignoredMeta = (ignored: string[]) => (ignored.length > 0 ? { ignored_config: ignored } : {});
+
 export const sessionRoutes = (deps: AppDeps, prefix: string) =>
   new Elysia({ name: 'sessions', seed: prefix, prefix })
     .use(scopes(deps))
     .post(
       '/session/create',
-      async ({ body, request }) =>
-        ok(
-          request,
-          await createSession(
-            deps,
-            body.worker_id,
-            body.resource_type,
-            body.config ?? body.session_config,
-            body.custom_name ?? undefined,
-          ),
-        ),
+      async ({ body, request }) => {
+        const { data, ignored } = await createSession(
+          deps,
+          body.worker_id,
+          body.resource_type,
+          body.config ?? body.session_config,
+          body.custom_name ?? undefined,
+        );
+        return ok(request, data, ignoredMeta(ignored));
+      },
       {
         body: t.Object({
           worker_id: WorkerId,
@@ -183,11 +187,15 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
     )
     .post(
       '/init/resource',
-      async ({ body, request }) =>
-        ok(
-          request,
-          await createSession(deps, body.worker_id, body.resource_type, body.init_config),
-        ),
+      async ({ body, request }) => {
+        const { data, ignored } = await createSession(
+          deps,
+          body.worker_id,
+          body.resource_type,
+          body.init_config,
+        );
+        return ok(request, data, ignoredMeta(ignored));
+      },
       {
         body: t.Object({
           worker_id: WorkerId,
@@ -206,8 +214,13 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
         await Promise.all(
           entries.map(async ([type, spec]) => {
             try {
-              const data = await createSession(deps, body.worker_id, type, spec?.content);
-              results[type] = { code: 0, message: 'success', data };
+              const { data, ignored } = await createSession(
+                deps,
+                body.worker_id,
+                type,
+                spec?.content,
+              );
+              results[type] = { code: 0, message: 'success', data, ...ignoredMeta(ignored) };
             } catch (err) {
               const e: AgentFlowError = toAgentFlowError(err);
               results[type] = { code: e.code, message: e.message, data: e.data ?? null };
