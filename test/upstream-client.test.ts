@@ -1,6 +1,9 @@
 // What upstream's Python side reads from our replies (its client, its `Sandbox` facade, its result
 // formatter, its rollout runner and synthesis worker), each expectation written down as a test.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { t as T } from 'elysia';
+import { vmTools } from '../src/backends/vm/tools.ts';
+import { ToolRegistry } from '../src/core/tools.ts';
 import { buildApp, type TestApp } from './helpers.ts';
 
 let t: TestApp;
@@ -190,5 +193,87 @@ describe('unknown params are ignored (upstream tools take **kwargs), and listed'
     } finally {
       await strict.close();
     }
+  });
+});
+
+/** Every `required` list of a JSON Schema, with the properties it constrains. */
+function requiredLists(node: unknown, out: { required: string[]; props: any }[] = []) {
+  if (Array.isArray(node)) for (const n of node) requiredLists(n, out);
+  else if (node && typeof node === 'object') {
+    const o = node as { required?: unknown; properties?: unknown };
+    if (Array.isArray(o.required)) out.push({ required: o.required, props: o.properties });
+    for (const v of Object.values(node)) requiredLists(v, out);
+  }
+  return out;
+}
+
+describe('tool discovery: what list_tools and get_tool_schema read', () => {
+  test('GET /tools items carry full_name and stateless; the list is at the top level', async () => {
+    const r = await t.get('/api/v1/tools?include_hidden=False');
+    const run = r.body.tools.find((x: any) => x.full_name === 'bash:run');
+    expect(run).toMatchObject({ name: 'bash:run', resource_type: 'bash', stateless: false });
+    const search = r.body.tools.find((x: any) => x.full_name === 'rag:search');
+    expect(search.stateless).toBe(true);
+    expect(r.body.count).toBe(r.body.tools.length);
+  });
+
+  test('a parameter with a default is not required, in every tool and in the OpenAI format', async () => {
+    const [plain, openai] = await Promise.all([
+      t.get('/tools?include_hidden=true'),
+      t.get('/tools?format=openai&include_hidden=true'),
+    ]);
+    const lists = [
+      ...requiredLists(plain.body.tools.map((x: any) => x.parameters)),
+      ...requiredLists(openai.body.tools.map((x: any) => x.function.parameters)),
+    ];
+    expect(lists.length).toBeGreaterThan(0);
+    for (const { required, props } of lists) {
+      for (const name of required)
+        expect({ name, default: props?.[name]?.default }).toEqual({ name, default: undefined });
+    }
+  });
+
+  test('the vm tools, whose defaults TypeBox lists as required (no Docker needed)', () => {
+    const registry = new ToolRegistry([
+      { name: 'vm', description: 'vm', sessionConfig: T.Object({}), tools: vmTools() },
+    ]);
+    const params = (name: string) => registry.describe(registry.resolve(name)).parameters as any;
+    expect(params('vm:screenshot').required).toBeUndefined();
+    expect(params('vm:screenshot').properties.format.default).toBe('png');
+    expect(params('vm:click').required).toEqual(['x', 'y']);
+    expect(params('vm:click').properties.button.default).toBe('left');
+    const fn = registry.toOpenAi(registry.resolve('vm:click')).function.parameters as any;
+    expect(fn.required).toEqual(['x', 'y']);
+    // Validation still applies the default the schema shows.
+    expect(registry.resolve('vm:click').parseParams({ x: 1, y: 2 }).params.button).toBe('left');
+    for (const tool of registry.list(true)) {
+      const lists = requiredLists([
+        registry.describe(tool).parameters,
+        registry.toOpenAi(tool).function.parameters,
+      ]);
+      for (const { required, props } of lists) {
+        for (const name of required) {
+          expect({ tool: tool.fullName, name, default: props?.[name]?.default }).toEqual({
+            tool: tool.fullName,
+            name,
+            default: undefined,
+          });
+        }
+      }
+    }
+  });
+
+  test('get_tool_schema reads the description at the top level', async () => {
+    const r = await t.get('/api/v1/tools/bash:run/schema');
+    expect(r.body).toMatchObject({
+      code: 0,
+      name: 'bash:run',
+      full_name: 'bash:run',
+      resource_type: 'bash',
+      stateless: false,
+      description: expect.any(String),
+    });
+    expect(r.body.data.full_name).toBe('bash:run');
+    expect(r.body.parameters).toEqual(r.body.data.parameters);
   });
 });

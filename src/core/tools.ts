@@ -33,9 +33,13 @@ export interface RegistryOptions {
 }
 
 export interface ToolDescription {
+  /** The full name, like `full_name` (upstream's `name` is the short one: see the README). */
   name: string;
+  full_name: string;
   description: string;
   resource_type: string;
+  /** The call needs no session of the worker (shared backends such as rag). */
+  stateless: boolean;
   parameters: unknown;
   returns?: unknown;
   hidden: boolean;
@@ -46,9 +50,29 @@ export interface OpenAiFunction {
   function: { name: string; description: string; parameters: unknown };
 }
 
-/** Plain JSON Schema: TypeBox schemas carry symbol keys that must not leak into documents. */
+/**
+ * Plain JSON Schema: TypeBox schemas carry symbol keys that must not leak into documents, and a
+ * property with a default is not required of the caller (TypeBox lists every non-optional one),
+ * at any depth, so a model reading the schema is not told to send `button` to `vm:click`.
+ */
 function jsonSchema(schema: TSchema): unknown {
-  return JSON.parse(JSON.stringify(schema));
+  return withoutDefaultedRequired(JSON.parse(JSON.stringify(schema)));
+}
+
+function withoutDefaultedRequired(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutDefaultedRequired);
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) out[k] = withoutDefaultedRequired(v);
+  const props = out.properties as Record<string, { default?: unknown }> | undefined;
+  if (Array.isArray(out.required) && props && typeof props === 'object') {
+    const required = (out.required as string[]).filter(
+      (name) => !('default' in (props[name] ?? {})),
+    );
+    if (required.length > 0) out.required = required;
+    else delete out.required;
+  }
+  return out;
 }
 
 export class ToolRegistry {
@@ -125,8 +149,10 @@ export class ToolRegistry {
   describe(tool: RegisteredTool): ToolDescription {
     const d: ToolDescription = {
       name: tool.fullName,
+      full_name: tool.fullName,
       description: tool.definition.description,
       resource_type: tool.resourceType,
+      stateless: !tool.needsSession,
       parameters: jsonSchema(tool.definition.params),
       hidden: tool.hidden,
     };
