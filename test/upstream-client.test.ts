@@ -277,3 +277,40 @@ describe('tool discovery: what list_tools and get_tool_schema read', () => {
     expect(r.body.parameters).toEqual(r.body.data.parameters);
   });
 });
+
+describe('warmup: what Sandbox.start and Sandbox.warmup read', () => {
+  test('POST /warmup answers status "success" with results and summary at the top level', async () => {
+    const r = await t.post('/api/v1/warmup', { backends: ['bash', 'rag'] });
+    expect(r.status).toBe(200);
+    // Sandbox.start logs "Partial warmup" unless status is "success".
+    expect(r.body.status).toBe('success');
+    expect(r.body.results).toEqual({ bash: true, rag: true });
+    expect(r.body.summary).toEqual({ total: 2, warmed_up: 2, pending: 0 });
+    expect('errors' in r.body).toBe(false);
+    expect(r.body.code).toBe(0);
+    expect(r.body.data.backends.bash.ok).toBe(true);
+  });
+
+  test('GET /warmup/status answers backends and summary at the top level', async () => {
+    const r = await t.get('/api/v1/warmup/status');
+    expect(r.body.backends.rag).toMatchObject({ loaded: true, warmed_up: true });
+    expect(r.body.summary).toEqual({ total: 2, warmed_up: 2, pending: 0 });
+    expect(r.body.data.summary).toEqual(r.body.summary);
+  });
+
+  test('a failed backend: status "partial_error", its result false, its error named', async () => {
+    const broken = await buildApp({
+      backends: { bash: { shell: '/no/such/bash' }, vm: { enabled: false } },
+    });
+    try {
+      const r = await broken.post('/api/v1/warmup', { backends: ['bash', 'rag'] });
+      expect(r.body.code).toBe(2003);
+      expect(r.body.status).toBe('partial_error');
+      expect(r.body.results).toEqual({ bash: false, rag: true });
+      expect(r.body.errors.bash).toContain('/no/such/bash');
+      expect(r.body.summary).toEqual({ total: 2, warmed_up: 1, pending: 1 });
+    } finally {
+      await broken.close();
+    }
+  });
+});
