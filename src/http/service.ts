@@ -21,8 +21,14 @@ export const serviceRoutes = (deps: AppDeps, prefix: string) => {
   }) => {
     const force = body?.force ?? false;
     const cleanup = body?.cleanup_sessions ?? true;
+    // Upstream's count: the sessions this shutdown destroys (after the drain, here).
+    const cleaned = cleanup ? deps.sessions.count() : 0;
     deps.requestShutdown({ force, cleanupSessions: cleanup });
-    return ok(request, { shutting_down: true, force, cleanup_sessions: cleanup });
+    const upstream = { status: 'success', sessions_cleaned: cleaned };
+    return {
+      ...ok(request, { shutting_down: true, force, cleanup_sessions: cleanup, ...upstream }),
+      ...upstream,
+    };
   };
   const shutdownDetail = {
     summary: 'Stop the server (drains in-flight calls unless force)',
