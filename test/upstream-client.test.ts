@@ -387,6 +387,15 @@ describe('sessions: what the client and Sandbox read from each reply', () => {
     });
     expect(r.body.data.results.web).toMatchObject({ status: 'error', code: 1005 });
     await t.post('/api/v1/worker/disconnect', { worker_id: 'up-s2' });
+    // An entry without `content` is the config itself, as upstream reads it.
+    const bare = await t.post('/api/v1/init/batch', {
+      worker_id: 'up-s2',
+      resource_configs: { bash: { cwd: 'bare' } },
+    });
+    expect(bare.body.data.results.bash.status).toBe('success');
+    const pwd = await t.execute('up-s2', 'bash:run', { command: 'basename "$PWD"' });
+    expect(pwd.body.data.stdout).toBe('bare\n');
+    await t.post('/api/v1/worker/disconnect', { worker_id: 'up-s2' });
   });
 });
 

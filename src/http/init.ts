@@ -81,8 +81,12 @@ export const initRoutes = (deps: AppDeps, prefix: string) =>
     .post(
       '/init/batch',
       async ({ body, request }) => {
+        // Upstream takes `content` when the entry has one, else the entry itself as the config.
         const configs = Object.fromEntries(
-          Object.entries(body.resource_configs).map(([type, spec]) => [type, spec?.content]),
+          Object.entries(body.resource_configs).map(([type, spec]) => [
+            type,
+            spec && Object.hasOwn(spec, 'content') ? spec.content : spec,
+          ]),
         );
         return ok(request, await createEach(deps, body.worker_id, configs));
       },
@@ -91,7 +95,10 @@ export const initRoutes = (deps: AppDeps, prefix: string) =>
           worker_id: WorkerId,
           resource_configs: t.Record(
             ResourceType,
-            t.Union([t.Object({ content: nullable(JsonObject) }), t.Null()]),
+            // Any object: Elysia would strip every key but `content` from a closed one.
+            t.Union([JsonObject, t.Null()], {
+              description: '{"content": {config}}, or the config itself',
+            }),
           ),
         }),
         scope: 'worker',
