@@ -1,7 +1,22 @@
 // The executor's deadlines: a call is stopped early enough that its answer, a 2002 included, is
 // sent within its timeout (upstream's client times its HTTP request out after the same T).
 import { expect, test } from 'bun:test';
-import { ANSWER_RESERVE_MS, callDeadlines } from '../src/core/executor.ts';
+import { t } from 'elysia';
+import { rmSync } from 'node:fs';
+import type { Backend } from '../src/backends/backend.ts';
+import {
+  ANSWER_RESERVE_MS,
+  callDeadlines,
+  Executor,
+  type ExecutionFailure,
+} from '../src/core/executor.ts';
+import { Gate } from '../src/core/gate.ts';
+import { silentLogger } from '../src/core/log.ts';
+import { SessionManager } from '../src/core/sessions.ts';
+import { Store } from '../src/core/store.ts';
+import { ToolRegistry } from '../src/core/tools.ts';
+import { WarmupManager } from '../src/core/warmup.ts';
+import { tempDir } from './helpers.ts';
 
 test('the backend stops 5% early (100 ms to 1 s, at most half); abandoning comes before T', () => {
   const at = (timeoutMs: number, graceMs = 2000) => {
@@ -19,4 +34,112 @@ test('the backend stops 5% early (100 ms to 1 s, at most half); abandoning comes
   const tiny = callDeadlines(0, 10, 2000);
   expect(tiny.abandonAt).toBeGreaterThanOrEqual(tiny.stopBy);
   expect(tiny.abandonAt).toBeLessThanOrEqual(tiny.answerBy);
+});
+
+/** A backend whose warmup and session creation take as long as asked: the slow parts. */
+function slowBackend(warmupMs: number, createMs: number, events: string[]): Backend {
+  return {
+    name: 'slow',
+    description: 'slow to warm and to create',
+    sessionConfig: t.Object({}),
+    tools: [
+      {
+        name: 'go',
+        description: 'go',
+        params: t.Object({}),
+        run: async () => {
+          events.push('ran');
+          return 'ran';
+        },
+      },
+    ],
+    warmup: async () => {
+      await Bun.sleep(warmupMs);
+      events.push('warm');
+    },
+    createSession: async () => {
+      await Bun.sleep(createMs);
+      events.push('created');
+      return {};
+    },
+    destroySession: async () => {
+      events.push('destroyed');
+    },
+  };
+}
+
+async function executorFor(backend: Backend) {
+  const dir = tempDir('af-executor-');
+  const store = Store.open(dir);
+  const sessions = new SessionManager(
+    [backend],
+    store,
+    { ttlMs: 60_000, sweepIntervalMs: 60_000, maxTotal: 10, maxPerWorker: 10 },
+    silentLogger,
+  );
+  const gate = new Gate();
+  const executor = new Executor(
+    new ToolRegistry([backend]),
+    sessions,
+    new WarmupManager([backend], silentLogger),
+    gate,
+    { defaultTimeoutMs: 60_000, maxTimeoutMs: 600_000, graceMs: 2000 },
+  );
+  const close = () => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { executor, gate, close };
+}
+
+async function until(what: () => boolean, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await Bun.sleep(10);
+  }
+}
+
+test('a slow session creation does not hold the answer past the timeout; the tool never runs', async () => {
+  const events: string[] = [];
+  const { executor, gate, close } = await executorFor(slowBackend(0, 1200, events));
+  try {
+    const started = performance.now();
+    const failure = await executor.execute({ workerId: 'w', action: 'slow:go', timeout: 0.5 }).then(
+      () => null,
+      (err: ExecutionFailure) => err,
+    );
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(failure?.error.code).toBe(2002);
+    expect(failure?.error.message).toContain('creating its session');
+    // The work goes on in the background: it cleans up its temporary session, runs nothing, and
+    // holds the shutdown gate until then.
+    expect(gate.inFlight).toBe(1);
+    await until(() => gate.inFlight === 0);
+    expect(events).toEqual(['warm', 'created', 'destroyed']);
+  } finally {
+    close();
+  }
+});
+
+test('a slow warmup answers 2002 within the timeout too', async () => {
+  const events: string[] = [];
+  const { executor, gate, close } = await executorFor(slowBackend(800, 0, events));
+  try {
+    const started = performance.now();
+    const failure = await executor.execute({ workerId: 'w', action: 'slow:go', timeout: 0.3 }).then(
+      () => null,
+      (err: ExecutionFailure) => err,
+    );
+    expect(performance.now() - started).toBeLessThan(300);
+    expect(failure?.error.code).toBe(2002);
+    await until(() => gate.inFlight === 0);
+    expect(events).not.toContain('ran');
+    // Once warm, a call with time enough runs.
+    const ok = await executor.execute({ workerId: 'w', action: 'slow:go', timeout: 2 });
+    expect(ok.data).toBe('ran');
+    expect(ok.meta.temporary_session).toBe(true);
+  } finally {
+    close();
+  }
 });

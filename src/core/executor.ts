@@ -108,7 +108,8 @@ export class Executor {
     const arrival = Date.now();
     const meta: Partial<ExecutionMeta> = { temporary_session: false, session_id: null };
     const release = this.gate.enter();
-    let temporary: Session | undefined;
+    /** Set when the answer leaves before the work ends: the work then releases the gate. */
+    let releasedByWork = false;
     // The action as sent until it resolves: upstream's result formatter picks its formatter from
     // meta.tool (its `type:` prefix), so even a 1001 names the tool the caller meant.
     meta.tool = req.action;
@@ -126,30 +127,36 @@ export class Executor {
       const caller: Caller = req.caller
         ? { ...req.caller, workerId: req.workerId }
         : callerOf(undefined, req.workerId);
-      await this.warmup.ensure(tool.resourceType);
-      let data: unknown;
-      let session = this.sessions.get(req.workerId, tool.resourceType);
-      if (!tool.needsSession) {
-        // Shared backend: no queue; the worker's session, if any, only lends its config.
-        if (session) {
-          meta.session_id = session.id;
-          this.sessions.touch(session);
-        }
-        data = await this.invoke(tool, params, session, caller, deadlines);
-      } else {
-        if (!session) {
-          session = temporary = await this.sessions.createTemporary(
-            req.workerId,
-            tool.resourceType,
-          );
-          meta.temporary_session = true;
-        }
-        meta.session_id = session.id;
-        const s = session;
-        // A call still queued when it should be stopping never starts.
-        data = await this.sessions.run(s, deadlines.stopBy, () =>
-          this.invoke(tool, params, s, caller, deadlines),
+      // Warming the backend or creating a temporary session may outlast the timeout: the answer
+      // does not wait for them (the work, once it gets there, finds its deadline passed).
+      let late = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => {
+            late = true;
+            reject(
+              new ExecutionTimeoutError(
+                `${tool.fullName} had not run when its timeout ran out: warming up ` +
+                  `${tool.resourceType} or creating its session took too long. Retry with a longer timeout.`,
+              ),
+            );
+          },
+          Math.max(1, deadlines.abandonAt - Date.now()),
         );
+      });
+      const work = this.perform(tool, params, req.workerId, caller, deadlines, meta, () =>
+        clearTimeout(timer),
+      );
+      let data: unknown;
+      try {
+        data = await Promise.race([work, deadline]);
+      } catch (err) {
+        if (late) {
+          releasedByWork = true;
+          void work.catch(() => undefined).finally(release);
+        }
+        throw err;
       }
       meta.execution_time_ms = elapsed(started);
       this.options.onCall?.(tool.fullName, 0, meta.execution_time_ms / 1000);
@@ -160,10 +167,49 @@ export class Executor {
       if (resolvedName) {
         this.options.onCall?.(resolvedName, error.code, meta.execution_time_ms / 1000);
       }
-      throw new ExecutionFailure(error, meta, err);
+      throw new ExecutionFailure(error, { ...meta }, err);
     } finally {
+      if (!releasedByWork) release();
+    }
+  }
+
+  /**
+   * Warms the backend, finds the worker's session (or makes a temporary one, destroyed before
+   * this settles) and runs the tool. `resultKnown` is called once the tool's outcome is known,
+   * before a temporary session is cleaned up.
+   */
+  private async perform(
+    tool: RegisteredTool,
+    params: Record<string, unknown>,
+    workerId: string,
+    caller: Caller,
+    deadlines: ReturnType<typeof callDeadlines>,
+    meta: Partial<ExecutionMeta>,
+    resultKnown: () => void,
+  ): Promise<unknown> {
+    let temporary: Session | undefined;
+    try {
+      await this.warmup.ensure(tool.resourceType);
+      const session = this.sessions.get(workerId, tool.resourceType);
+      if (!tool.needsSession) {
+        // Shared backend: no queue; the worker's session, if any, only lends its config.
+        if (session) {
+          meta.session_id = session.id;
+          this.sessions.touch(session);
+        }
+        return await this.invoke(tool, params, session, caller, deadlines);
+      }
+      const s =
+        session ?? (temporary = await this.sessions.createTemporary(workerId, tool.resourceType));
+      if (temporary) meta.temporary_session = true;
+      meta.session_id = s.id;
+      // A call still queued when it should be stopping never starts.
+      return await this.sessions.run(s, deadlines.stopBy, () =>
+        this.invoke(tool, params, s, caller, deadlines),
+      );
+    } finally {
+      resultKnown();
       if (temporary) await this.sessions.finishTemporary(temporary);
-      release();
     }
   }
 
@@ -176,6 +222,12 @@ export class Executor {
     deadlines: ReturnType<typeof callDeadlines>,
   ): Promise<unknown> {
     const now = Date.now();
+    if (now >= deadlines.stopBy) {
+      // Its time went on warmup, session creation or the queue: do not start it at all.
+      return Promise.reject(
+        new ExecutionTimeoutError(`${tool.fullName} had no time left to run within its timeout.`),
+      );
+    }
     const timeoutMs = Math.max(1, deadlines.stopBy - now);
     const abort = new AbortController();
     const ctx: ToolContext<unknown> = {
