@@ -37,7 +37,7 @@ test('the backend stops 5% early (100 ms to 1 s, at most half); abandoning comes
 });
 
 /** A backend whose warmup and session creation take as long as asked: the slow parts. */
-function slowBackend(warmupMs: number, createMs: number, events: string[]): Backend {
+function slowBackend(warmupMs: number, createMs: number, events: string[], destroyMs = 0): Backend {
   return {
     name: 'slow',
     description: 'slow to warm and to create',
@@ -63,6 +63,7 @@ function slowBackend(warmupMs: number, createMs: number, events: string[]): Back
       return {};
     },
     destroySession: async () => {
+      await Bun.sleep(destroyMs);
       events.push('destroyed');
     },
   };
@@ -139,6 +140,31 @@ test('a slow warmup answers 2002 within the timeout too', async () => {
     const ok = await executor.execute({ workerId: 'w', action: 'slow:go', timeout: 2 });
     expect(ok.data).toBe('ran');
     expect(ok.meta.temporary_session).toBe(true);
+  } finally {
+    close();
+  }
+});
+
+test('a slow temporary-session teardown does not make a finished call late', async () => {
+  const events: string[] = [];
+  const { executor, gate, close } = await executorFor(slowBackend(0, 0, events, 1000));
+  try {
+    const started = performance.now();
+    const ok = await executor.execute({ workerId: 'w', action: 'slow:go', timeout: 0.5 });
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(ok.data).toBe('ran');
+    expect(events).not.toContain('destroyed');
+    await until(() => gate.inFlight === 0);
+    expect(events).toEqual(['warm', 'created', 'ran', 'destroyed']);
+    // With time to spare, the temporary session is gone before the answer (as SPEC §3 has it).
+    events.length = 0;
+    const quick = await executorFor(slowBackend(0, 0, events, 50));
+    try {
+      await quick.executor.execute({ workerId: 'w', action: 'slow:go', timeout: 5 });
+      expect(events).toEqual(['warm', 'created', 'ran', 'destroyed']);
+    } finally {
+      quick.close();
+    }
   } finally {
     close();
   }

@@ -129,34 +129,37 @@ export class Executor {
         : callerOf(undefined, req.workerId);
       // Warming the backend or creating a temporary session may outlast the timeout: the answer
       // does not wait for them (the work, once it gets there, finds its deadline passed).
-      let late = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => {
-            late = true;
+          () =>
             reject(
               new ExecutionTimeoutError(
                 `${tool.fullName} had not run when its timeout ran out: warming up ` +
                   `${tool.resourceType} or creating its session took too long. Retry with a longer timeout.`,
               ),
-            );
-          },
+            ),
           Math.max(1, deadlines.abandonAt - Date.now()),
         );
       });
-      const work = this.perform(tool, params, req.workerId, caller, deadlines, meta, () =>
-        clearTimeout(timer),
-      );
+      const made: { temporary?: Session } = {};
+      const work = this.perform(tool, params, req.workerId, caller, deadlines, meta, made);
+      const stopTimer = () => clearTimeout(timer);
+      work.then(stopTimer, stopTimer);
+      // Over when the tool has ended and its temporary session, if any, is destroyed.
+      const finished = work
+        .then(noop, noop)
+        .then(() => (made.temporary ? this.sessions.finishTemporary(made.temporary) : undefined));
       let data: unknown;
       try {
         data = await Promise.race([work, deadline]);
-      } catch (err) {
-        if (late) {
+      } finally {
+        // The temporary session goes before the answer, unless waiting would make the answer
+        // late: then it goes in the background, and holds the shutdown gate until it has.
+        if (!(await settlesBy(finished, deadlines.abandonAt))) {
           releasedByWork = true;
-          void work.catch(() => undefined).finally(release);
+          void finished.finally(release);
         }
-        throw err;
       }
       meta.execution_time_ms = elapsed(started);
       this.options.onCall?.(tool.fullName, 0, meta.execution_time_ms / 1000);
@@ -174,9 +177,8 @@ export class Executor {
   }
 
   /**
-   * Warms the backend, finds the worker's session (or makes a temporary one, destroyed before
-   * this settles) and runs the tool. `resultKnown` is called once the tool's outcome is known,
-   * before a temporary session is cleaned up.
+   * Warms the backend, finds the worker's session (or makes a temporary one, left in `made` for
+   * the caller to destroy) and runs the tool.
    */
   private async perform(
     tool: RegisteredTool,
@@ -185,32 +187,29 @@ export class Executor {
     caller: Caller,
     deadlines: ReturnType<typeof callDeadlines>,
     meta: Partial<ExecutionMeta>,
-    resultKnown: () => void,
+    made: { temporary?: Session },
   ): Promise<unknown> {
-    let temporary: Session | undefined;
-    try {
-      await this.warmup.ensure(tool.resourceType);
-      const session = this.sessions.get(workerId, tool.resourceType);
-      if (!tool.needsSession) {
-        // Shared backend: no queue; the worker's session, if any, only lends its config.
-        if (session) {
-          meta.session_id = session.id;
-          this.sessions.touch(session);
-        }
-        return await this.invoke(tool, params, session, caller, deadlines);
+    await this.warmup.ensure(tool.resourceType);
+    const session = this.sessions.get(workerId, tool.resourceType);
+    if (!tool.needsSession) {
+      // Shared backend: no queue; the worker's session, if any, only lends its config.
+      if (session) {
+        meta.session_id = session.id;
+        this.sessions.touch(session);
       }
-      const s =
-        session ?? (temporary = await this.sessions.createTemporary(workerId, tool.resourceType));
-      if (temporary) meta.temporary_session = true;
-      meta.session_id = s.id;
-      // A call still queued when it should be stopping never starts.
-      return await this.sessions.run(s, deadlines.stopBy, () =>
-        this.invoke(tool, params, s, caller, deadlines),
-      );
-    } finally {
-      resultKnown();
-      if (temporary) await this.sessions.finishTemporary(temporary);
+      return this.invoke(tool, params, session, caller, deadlines);
     }
+    let s = session;
+    if (!s) {
+      s = made.temporary = await this.sessions.createTemporary(workerId, tool.resourceType);
+      meta.temporary_session = true;
+    }
+    meta.session_id = s.id;
+    const target = s;
+    // A call still queued when it should be stopping never starts.
+    return this.sessions.run(target, deadlines.stopBy, () =>
+      this.invoke(tool, params, target, caller, deadlines),
+    );
   }
 
   /** Runs the handler until its stop deadline; one still running at `abandonAt` is abandoned (2002). */
@@ -257,6 +256,17 @@ export class Executor {
     const work = Promise.resolve().then(() => tool.definition.run(params, ctx));
     return Promise.race([work, backstop]).finally(() => clearTimeout(timer));
   }
+}
+
+const noop = () => undefined;
+
+/** Whether `promise` settles before the time `at` (ms since the epoch). */
+function settlesBy(promise: Promise<unknown>, at: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, at - Date.now()));
+  });
+  return Promise.race([promise.then(() => true), late]).finally(() => clearTimeout(timer));
 }
 
 function elapsed(started: number): number {
