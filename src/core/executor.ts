@@ -84,6 +84,12 @@ export function callDeadlines(
   return { stopBy, abandonAt, answerBy };
 }
 
+/** How far a call has got, and the temporary session it made (which the executor destroys). */
+interface Progress {
+  step: string;
+  temporary?: Session;
+}
+
 export class Executor {
   constructor(
     private readonly registry: ToolRegistry,
@@ -129,20 +135,22 @@ export class Executor {
         : callerOf(undefined, req.workerId);
       // Warming the backend or creating a temporary session may outlast the timeout: the answer
       // does not wait for them (the work, once it gets there, finds its deadline passed).
+      const made: Progress = { step: `warming up ${tool.resourceType}` };
       let timer: ReturnType<typeof setTimeout> | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(
           () =>
             reject(
               new ExecutionTimeoutError(
-                `${tool.fullName} had not run when its timeout ran out: warming up ` +
-                  `${tool.resourceType} or creating its session took too long. Retry with a longer timeout.`,
+                made.step === 'running'
+                  ? `${tool.fullName} did not finish within its timeout and was abandoned.`
+                  : `${tool.fullName} had not run when its timeout ran out: ${made.step} took ` +
+                      'too long. Retry with a longer timeout.',
               ),
             ),
           Math.max(1, deadlines.abandonAt - Date.now()),
         );
       });
-      const made: { temporary?: Session } = {};
       const work = this.perform(tool, params, req.workerId, caller, deadlines, meta, made);
       const stopTimer = () => clearTimeout(timer);
       work.then(stopTimer, stopTimer);
@@ -187,10 +195,11 @@ export class Executor {
     caller: Caller,
     deadlines: ReturnType<typeof callDeadlines>,
     meta: Partial<ExecutionMeta>,
-    made: { temporary?: Session },
+    made: Progress,
   ): Promise<unknown> {
     await this.warmup.ensure(tool.resourceType);
     const session = this.sessions.get(workerId, tool.resourceType);
+    made.step = 'running';
     if (!tool.needsSession) {
       // Shared backend: no queue; the worker's session, if any, only lends its config.
       if (session) {
@@ -201,7 +210,9 @@ export class Executor {
     }
     let s = session;
     if (!s) {
+      made.step = 'creating its temporary session';
       s = made.temporary = await this.sessions.createTemporary(workerId, tool.resourceType);
+      made.step = 'running';
       meta.temporary_session = true;
     }
     meta.session_id = s.id;
