@@ -13,6 +13,7 @@ import {
   requestIdOf,
 } from './http/envelope.ts';
 import { executeRoutes } from './http/execute.ts';
+import { initRoutes } from './http/init.ts';
 import { scopes } from './http/scope.ts';
 import { serviceRoutes } from './http/service.ts';
 import { sessionRoutes } from './http/sessions.ts';
@@ -40,6 +41,7 @@ export function createApp(deps: AppDeps) {
       .use(serviceRoutes(deps, prefix))
       .use(executeRoutes(deps, prefix))
       .use(sessionRoutes(deps, prefix))
+      .use(initRoutes(deps, prefix))
       .use(toolRoutes(deps, prefix));
 
   // standardHostname false: Elysia finds the path after "http://" instead of guessing that the

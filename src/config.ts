@@ -78,6 +78,10 @@ export const configSchema = t.Object(
         description:
           'How long a tool may overrun its timeout while stopping before it is abandoned',
       }),
+      strict_params: t.Boolean({
+        default: false,
+        description: 'Unknown tool params and session-config keys are a 1002 instead of ignored',
+      }),
     }),
     limits: section({
       max_body_bytes: t.Integer({ default: 16 * 1024 * 1024, minimum: 1024 }),

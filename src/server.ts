@@ -87,7 +87,9 @@ export async function createServices(
   }
 
   const metrics = createMetrics();
-  const registry = new ToolRegistry(backends);
+  const registry = new ToolRegistry(backends, {
+    strictParams: config.execution.strict_params,
+  });
   const sessions = new SessionManager(
     backends,
     store,
@@ -96,6 +98,7 @@ export async function createServices(
       sweepIntervalMs: config.sessions.sweep_interval_seconds * 1000,
       maxTotal: config.sessions.max_total,
       maxPerWorker: config.sessions.max_per_worker,
+      strictConfig: config.execution.strict_params,
       onEvent: (event, resourceType) =>
         metrics.sessionEvents.inc({ resource_type: resourceType, event }),
     },

@@ -19,7 +19,7 @@ describe('envelope', () => {
     expect(r.body.message).toBe('success');
     expect(r.body.data.stdout).toBe('hi\n');
     const meta = r.body.meta;
-    expect(meta.tool).toBe('run');
+    expect(meta.tool).toBe('bash:run');
     expect(meta.resource_type).toBe('bash');
     expect(meta.session_id).toMatch(/^bash_env-w_\d{3,}$/);
     expect(meta.temporary_session).toBe(true);
@@ -220,9 +220,9 @@ describe('bad input answers the right code, never a 500', () => {
       1002,
     ],
     [
-      'unknown param',
+      'unknown param beside a bad known one',
       '/execute',
-      { worker_id: 'w', action: 'bash:run', params: { command: 'ls', cmd: 1 } },
+      { worker_id: 'w', action: 'bash:run', params: { command: 7, cmd: 1 } },
       400,
       1002,
     ],
@@ -305,9 +305,9 @@ describe('bad input answers the right code, never a 500', () => {
       1002,
     ],
     [
-      'session config with unknown field',
+      'session config with an unknown field beside a bad known one',
       '/session/create',
-      { worker_id: 'w', resource_type: 'bash', config: { shell: 'zsh' } },
+      { worker_id: 'w', resource_type: 'bash', config: { shell: 'zsh', cwd: 7 } },
       400,
       1002,
     ],

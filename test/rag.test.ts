@@ -132,9 +132,11 @@ describe('bad input', () => {
     await expectError('rag:search', { query: 'x', index: '../../etc/passwd' }, 1002, 400);
   });
 
-  test('unknown mode or unknown field: 1002', async () => {
+  test('unknown mode: 1002; an unknown field is ignored and listed', async () => {
     await expectError('rag:search', { query: 'x', mode: 'fuzzy' }, 1002, 400);
-    await expectError('rag:search', { query: 'x', limit: 3 }, 1002, 400);
+    const r = await exec('rag:search', { query: 'x', limit: 3 });
+    expect(r.body.code).toBe(0);
+    expect(r.body.meta.ignored_params).toEqual(['limit']);
   });
 
   test('dense and hybrid without an embedder: 1002 naming the fix, never a silent BM25', async () => {

@@ -41,10 +41,50 @@ test('a bare name shared by two tools is ambiguous; unknown names are 1001', () 
 
 test('params get defaults and are validated with the field named', () => {
   const go = registry.resolve('alpha:go');
-  expect(go.parseParams({})).toEqual({ n: 1 });
+  expect(go.parseParams({})).toEqual({ params: { n: 1 }, ignored: [] });
   expect(() => go.parseParams({ n: 'x' })).toThrow(ParameterError);
   expect(() => go.parseParams({ n: 'x' })).toThrow(/n:/);
-  expect(() => go.parseParams({ extra: 1 })).toThrow(ParameterError);
+});
+
+test('unknown params are dropped and listed (upstream tools take **kwargs); strict refuses them', () => {
+  const go = registry.resolve('alpha:go');
+  const input = { n: 2, seed_path: '/data/seed.jsonl', extra: { a: 1 } };
+  expect(go.parseParams(input)).toEqual({ params: { n: 2 }, ignored: ['seed_path', 'extra'] });
+  // The caller's object is left as it was.
+  expect(Object.keys(input)).toEqual(['n', 'seed_path', 'extra']);
+  // A known param of the wrong type stays an error, whatever else comes with it.
+  expect(() => go.parseParams({ n: 'x', seed_path: 'y' })).toThrow(/n:/);
+  const strict = new ToolRegistry([backend('alpha', ['go'])], { strictParams: true });
+  expect(() => strict.resolve('alpha:go').parseParams({ extra: 1 })).toThrow(ParameterError);
+  expect(() => strict.resolve('alpha:go').parseParams({ extra: 1 })).toThrow(/extra/);
+});
+
+test('nested closed objects lose unknown keys too, by their dotted path', () => {
+  const nested = new ToolRegistry([
+    {
+      name: 'n',
+      description: 'n',
+      tools: [
+        {
+          name: 'deep',
+          description: 'deep',
+          params: t.Object(
+            {
+              opts: t.Object({ k: t.Optional(t.String()) }, { additionalProperties: false }),
+              env: t.Optional(t.Record(t.String(), t.String())),
+            },
+            { additionalProperties: false },
+          ),
+          run: async () => null,
+        },
+      ],
+    } as Backend,
+  ]);
+  const deep = nested.resolve('n:deep');
+  expect(deep.parseParams({ opts: { k: 'v', x: 1 }, env: { ANY: 'kept' } })).toEqual({
+    params: { opts: { k: 'v' }, env: { ANY: 'kept' } },
+    ignored: ['opts.x'],
+  });
 });
 
 test('OpenAI export replaces ":" with "__"', () => {

@@ -226,7 +226,8 @@ withDocker('vm backend on Docker', () => {
         { memory_mb: 1_000_000 },
         { driver: 'vmware' },
         { image: 'ubuntu:latest' },
-        { colour: 'blue' },
+        // An unknown key alone is ignored (execution.strict_params); beside a bad one it is not.
+        { colour: 'blue', driver: 'vmware' },
       ]) {
         const r = await app.post('/session/create', {
           worker_id: 'vm-bad',

@@ -28,6 +28,8 @@ export interface ExecutionMeta {
   resource_type: string;
   session_id: string | null;
   temporary_session: boolean;
+  /** Params the tool does not take, dropped (only present when there were some). */
+  ignored_params?: string[];
 }
 
 export interface ExecutionResult {
@@ -50,10 +52,42 @@ export class ExecutionFailure extends Error {
 export interface ExecutorOptions {
   defaultTimeoutMs: number;
   maxTimeoutMs: number;
-  /** How long past its deadline a handler may take to stop before the call is abandoned. */
+  /**
+   * How long past its stop deadline a handler may take to stop before the call is abandoned;
+   * never past the call's answer deadline (see `callDeadlines`).
+   */
   graceMs: number;
   /** Told of every finished call (metrics): full tool name, result code, seconds taken. */
   onCall?: (tool: string, code: number, seconds: number) => void;
+}
+
+/** Kept back at the very end of a call's time for its answer to be built and sent. */
+export const ANSWER_RESERVE_MS = 25;
+
+/**
+ * Where a call with `timeoutMs` must stop and be answered, counted from its arrival. Upstream's
+ * client gives its HTTP request the same timeout as the call and retries (re-running the call) when
+ * no answer came within it, so the answer, a 2002 included, must be sent before the timeout runs
+ * out: the backend is told to stop `stopMarginMs` early (5% of the timeout, 100 ms to 1 s, at
+ * most half), which leaves it time to kill the work and report what it collected; a handler still
+ * running `ANSWER_RESERVE_MS` before the end is abandoned.
+ */
+export function callDeadlines(
+  arrival: number,
+  timeoutMs: number,
+  graceMs: number,
+): { stopBy: number; abandonAt: number; answerBy: number } {
+  const margin = Math.min(timeoutMs / 2, Math.max(100, Math.min(1000, timeoutMs * 0.05)));
+  const answerBy = arrival + timeoutMs;
+  const stopBy = answerBy - margin;
+  const abandonAt = Math.max(stopBy, Math.min(stopBy + graceMs, answerBy - ANSWER_RESERVE_MS));
+  return { stopBy, abandonAt, answerBy };
+}
+
+/** How far a call has got, and the temporary session it made (which the executor destroys). */
+interface Progress {
+  step: string;
+  temporary?: Session;
 }
 
 export class Executor {
@@ -77,70 +111,134 @@ export class Executor {
 
   async execute(req: ExecuteRequest): Promise<ExecutionResult> {
     const started = performance.now();
+    const arrival = Date.now();
     const meta: Partial<ExecutionMeta> = { temporary_session: false, session_id: null };
     const release = this.gate.enter();
-    let temporary: Session | undefined;
+    /** Set when the answer leaves before the work ends: the work then releases the gate. */
+    let releasedByWork = false;
+    // The action as sent until it resolves: upstream's result formatter picks its formatter from
+    // meta.tool (its `type:` prefix), so even a 1001 names the tool the caller meant.
+    meta.tool = req.action;
+    let resolvedName: string | undefined;
     try {
       const tool = this.registry.resolve(req.action);
-      meta.tool = tool.name;
+      // The full name, as upstream's executor sends it (`rag:search`): its formatters dispatch on it.
+      meta.tool = tool.fullName;
       meta.resource_type = tool.resourceType;
-      const timeoutMs = this.timeoutMs(req.timeout);
-      const deadline = Date.now() + timeoutMs;
-      const params = tool.parseParams(req.params ?? {});
+      resolvedName = tool.fullName;
+      const deadlines = callDeadlines(arrival, this.timeoutMs(req.timeout), this.options.graceMs);
+      const { params, ignored } = tool.parseParams(req.params ?? {});
+      if (ignored.length > 0) meta.ignored_params = ignored;
       // The call's worker id is the one the caller acts for, whatever the HTTP layer filled in.
       const caller: Caller = req.caller
         ? { ...req.caller, workerId: req.workerId }
         : callerOf(undefined, req.workerId);
-      await this.warmup.ensure(tool.resourceType);
-      let data: unknown;
-      let session = this.sessions.get(req.workerId, tool.resourceType);
-      if (!tool.needsSession) {
-        // Shared backend: no queue; the worker's session, if any, only lends its config.
-        if (session) {
-          meta.session_id = session.id;
-          this.sessions.touch(session);
-        }
-        data = await this.invoke(tool, params, session, caller, deadline);
-      } else {
-        if (!session) {
-          session = temporary = await this.sessions.createTemporary(
-            req.workerId,
-            tool.resourceType,
-          );
-          meta.temporary_session = true;
-        }
-        meta.session_id = session.id;
-        const s = session;
-        data = await this.sessions.run(s, deadline, () =>
-          this.invoke(tool, params, s, caller, deadline),
+      // Warming the backend or creating a temporary session may outlast the timeout: the answer
+      // does not wait for them (the work, once it gets there, finds its deadline passed).
+      const made: Progress = { step: `warming up ${tool.resourceType}` };
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new ExecutionTimeoutError(
+                made.step === 'running'
+                  ? `${tool.fullName} did not finish within its timeout and was abandoned.`
+                  : `${tool.fullName} had not run when its timeout ran out: ${made.step} took ` +
+                      'too long. Retry with a longer timeout.',
+              ),
+            ),
+          Math.max(1, deadlines.abandonAt - Date.now()),
         );
+      });
+      const work = this.perform(tool, params, req.workerId, caller, deadlines, meta, made);
+      const stopTimer = () => clearTimeout(timer);
+      work.then(stopTimer, stopTimer);
+      // Over when the tool has ended and its temporary session, if any, is destroyed.
+      const finished = work
+        .then(noop, noop)
+        .then(() => (made.temporary ? this.sessions.finishTemporary(made.temporary) : undefined));
+      let data: unknown;
+      try {
+        data = await Promise.race([work, deadline]);
+      } finally {
+        // The temporary session goes before the answer, unless waiting would make the answer
+        // late: then it goes in the background, and holds the shutdown gate until it has.
+        if (!(await settlesBy(finished, deadlines.abandonAt))) {
+          releasedByWork = true;
+          void finished.finally(release);
+        }
       }
       meta.execution_time_ms = elapsed(started);
-      this.options.onCall?.(`${meta.resource_type}:${meta.tool}`, 0, meta.execution_time_ms / 1000);
+      this.options.onCall?.(tool.fullName, 0, meta.execution_time_ms / 1000);
       return { data, meta: meta as ExecutionMeta };
     } catch (err) {
       meta.execution_time_ms = elapsed(started);
       const error = toAgentFlowError(err);
-      if (meta.tool) {
-        const name = `${meta.resource_type}:${meta.tool}`;
-        this.options.onCall?.(name, error.code, meta.execution_time_ms / 1000);
+      if (resolvedName) {
+        this.options.onCall?.(resolvedName, error.code, meta.execution_time_ms / 1000);
       }
-      throw new ExecutionFailure(error, meta, err);
+      throw new ExecutionFailure(error, { ...meta }, err);
     } finally {
-      if (temporary) await this.sessions.finishTemporary(temporary);
-      release();
+      if (!releasedByWork) release();
     }
   }
 
-  /** Runs the handler; if it overruns its deadline by more than the grace, abandons it (2002). */
+  /**
+   * Warms the backend, finds the worker's session (or makes a temporary one, left in `made` for
+   * the caller to destroy) and runs the tool.
+   */
+  private async perform(
+    tool: RegisteredTool,
+    params: Record<string, unknown>,
+    workerId: string,
+    caller: Caller,
+    deadlines: ReturnType<typeof callDeadlines>,
+    meta: Partial<ExecutionMeta>,
+    made: Progress,
+  ): Promise<unknown> {
+    await this.warmup.ensure(tool.resourceType);
+    const session = this.sessions.get(workerId, tool.resourceType);
+    made.step = 'running';
+    if (!tool.needsSession) {
+      // Shared backend: no queue; the worker's session, if any, only lends its config.
+      if (session) {
+        meta.session_id = session.id;
+        this.sessions.touch(session);
+      }
+      return this.invoke(tool, params, session, caller, deadlines);
+    }
+    let s = session;
+    if (!s) {
+      made.step = 'creating its temporary session';
+      s = made.temporary = await this.sessions.createTemporary(workerId, tool.resourceType);
+      made.step = 'running';
+      meta.temporary_session = true;
+    }
+    meta.session_id = s.id;
+    const target = s;
+    // A call still queued when it should be stopping never starts.
+    return this.sessions.run(target, deadlines.stopBy, () =>
+      this.invoke(tool, params, target, caller, deadlines),
+    );
+  }
+
+  /** Runs the handler until its stop deadline; one still running at `abandonAt` is abandoned (2002). */
   private invoke(
     tool: RegisteredTool,
     params: Record<string, unknown>,
     session: Session | undefined,
     caller: Caller,
-    deadline: number,
+    deadlines: ReturnType<typeof callDeadlines>,
   ): Promise<unknown> {
-    const timeoutMs = Math.max(1, deadline - Date.now());
+    const now = Date.now();
+    if (now >= deadlines.stopBy) {
+      // Its time went on warmup, session creation or the queue: do not start it at all.
+      return Promise.reject(
+        new ExecutionTimeoutError(`${tool.fullName} had no time left to run within its timeout.`),
+      );
+    }
+    const timeoutMs = Math.max(1, deadlines.stopBy - now);
     const abort = new AbortController();
     const ctx: ToolContext<unknown> = {
       session: session?.handle,
@@ -153,19 +251,33 @@ export class Executor {
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const backstop = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        abort.abort();
-        reject(
-          new ExecutionTimeoutError(
-            `${tool.fullName} did not finish within ${timeoutMs / 1000}s and was abandoned.`,
-          ),
-        );
-      }, timeoutMs + this.options.graceMs);
+      timer = setTimeout(
+        () => {
+          abort.abort();
+          reject(
+            new ExecutionTimeoutError(
+              `${tool.fullName} did not finish within its timeout and was abandoned.`,
+            ),
+          );
+        },
+        Math.max(1, deadlines.abandonAt - now),
+      );
     });
     // Through a promise, so a handler that throws synchronously still clears the backstop.
     const work = Promise.resolve().then(() => tool.definition.run(params, ctx));
     return Promise.race([work, backstop]).finally(() => clearTimeout(timer));
   }
+}
+
+const noop = () => undefined;
+
+/** Whether `promise` settles before the time `at` (ms since the epoch). */
+function settlesBy(promise: Promise<unknown>, at: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, at - Date.now()));
+  });
+  return Promise.race([promise.then(() => true), late]).finally(() => clearTimeout(timer));
 }
 
 function elapsed(started: number): number {

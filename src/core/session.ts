@@ -13,6 +13,9 @@ export interface SessionView {
   created_at: string;
   last_used_at: string;
   expires_at: string;
+  /** Upstream's names: `last_used_at` again, and whether the server made it for one call. */
+  last_activity: string;
+  auto_created: boolean;
 }
 
 export class Session {
@@ -76,6 +79,7 @@ export class Session {
   }
 
   view(): SessionView {
+    const lastUsed = new Date(this.lastUsedAt).toISOString();
     return {
       session_id: this.info.sessionId,
       session_name: this.info.sessionName,
@@ -84,8 +88,10 @@ export class Session {
       status: this.status,
       temporary: this.info.temporary,
       created_at: new Date(this.createdAt).toISOString(),
-      last_used_at: new Date(this.lastUsedAt).toISOString(),
+      last_used_at: lastUsed,
       expires_at: new Date(this.expiresAt).toISOString(),
+      last_activity: lastUsed,
+      auto_created: this.info.temporary,
     };
   }
 }

@@ -14,7 +14,7 @@ import {
 import type { Logger } from './log.ts';
 import type { Store, StoredSession } from './store.ts';
 import { Session } from './session.ts';
-import { compileValidator, type Validator } from './validate.ts';
+import { compileValidator, stripUnknownKeys, type Validator } from './validate.ts';
 
 export interface SessionOptions {
   ttlMs: number;
@@ -22,6 +22,8 @@ export interface SessionOptions {
   /** Caps: sessions open at once (stored + temporary), and stored sessions per worker. */
   maxTotal: number;
   maxPerWorker: number;
+  /** Unknown session-config keys are a 1002 instead of dropped (`execution.strict_params`). */
+  strictConfig?: boolean;
   /** Told of every lifecycle event (metrics); logging is done here. */
   onEvent?: (event: SessionEvent, resourceType: string) => void;
 }
@@ -172,21 +174,21 @@ export class SessionManager {
     resourceType: string,
     config: unknown,
     customName?: string,
-  ): Promise<{ session: Session; created: boolean }> {
+  ): Promise<{ session: Session; created: boolean; ignored: string[] }> {
     const backend = this.sessionBackend(resourceType);
     // Validated even when the session exists: a bad config is an error, not silently ignored.
-    const validConfig = this.parseConfig(resourceType, config);
+    const { config: validConfig, ignored } = this.parseConfig(resourceType, config);
     const k = key(workerId, resourceType);
     const existing = this.sessions.get(k);
-    if (existing) return { session: existing, created: false };
+    if (existing) return { session: existing, created: false, ignored };
     const pending = this.creating.get(k);
-    if (pending) return { session: await pending, created: false };
+    if (pending) return { session: await pending, created: false, ignored };
     const promise = this.create(backend, workerId, validConfig, customName, false);
     this.creating.set(k, promise);
     try {
       const session = await promise;
       this.sessions.set(k, session);
-      return { session, created: true };
+      return { session, created: true, ignored };
     } finally {
       this.creating.delete(k);
     }
@@ -195,7 +197,7 @@ export class SessionManager {
   /** A session for one call only: never stored, destroyed by `finishTemporary`. */
   async createTemporary(workerId: string, resourceType: string): Promise<Session> {
     const backend = this.sessionBackend(resourceType);
-    const config = this.parseConfig(resourceType, {});
+    const { config } = this.parseConfig(resourceType, {});
     const session = await this.create(backend, workerId, config, undefined, true);
     this.temporaries.add(session);
     return session;
@@ -213,7 +215,14 @@ export class SessionManager {
     await Promise.all(list.map((s) => this.destroySession(s, 'shutdown')));
   }
 
-  private parseConfig(resourceType: string, config: unknown): Record<string, unknown> {
+  /**
+   * The config validated with its defaults. Unknown keys are dropped and listed unless strict:
+   * upstream's clients send their own backends' options (`{"top_k": 10, "rerank": true}`).
+   */
+  private parseConfig(
+    resourceType: string,
+    config: unknown,
+  ): { config: Record<string, unknown>; ignored: string[] } {
     const validator = this.configValidators.get(resourceType)!;
     if (
       config !== undefined &&
@@ -221,10 +230,14 @@ export class SessionManager {
     ) {
       throw new ParameterError(`Invalid session config for ${resourceType}: must be an object`);
     }
-    return validator.parse(
-      config ?? {},
+    const lenient = this.options.strictConfig
+      ? { value: config ?? {}, ignored: [] }
+      : stripUnknownKeys(validator.schema, config ?? {});
+    const parsed = validator.parse(
+      lenient.value,
       (msg) => new ParameterError(`Invalid session config for ${resourceType}: ${msg}`),
     ) as Record<string, unknown>;
+    return { config: parsed, ignored: lenient.ignored };
   }
 
   private async create(

@@ -4,7 +4,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { Backend, ToolDefinition } from '../backends/backend.ts';
 import { ParameterError, ToolNotFoundError } from './errors.ts';
-import { compileValidator, type Validator } from './validate.ts';
+import { compileValidator, stripUnknownKeys, type Validator } from './validate.ts';
 
 export interface RegisteredTool {
   /** `type:name` */
@@ -16,13 +16,30 @@ export interface RegisteredTool {
   readonly hidden: boolean;
   /** True when the tool runs on a per-worker session (made temporary when the worker has none). */
   readonly needsSession: boolean;
-  parseParams(params: unknown): Record<string, unknown>;
+  /**
+   * Validates params (defaults applied) or throws 1002. Unknown keys are dropped and listed in
+   * `ignored`, unless the registry is strict (then they are a 1002).
+   */
+  parseParams(params: unknown): { params: Record<string, unknown>; ignored: string[] };
+}
+
+export interface RegistryOptions {
+  /**
+   * Unknown params are a 1002 (`execution.strict_params`). Off by default: upstream's tools take
+   * `**kwargs`, and its rollout runner and synthesis worker merge every task's kwargs (such as
+   * `seed_path`) into every tool call.
+   */
+  strictParams?: boolean;
 }
 
 export interface ToolDescription {
+  /** The full name, like `full_name` (upstream's `name` is the short one: see the README). */
   name: string;
+  full_name: string;
   description: string;
   resource_type: string;
+  /** The call needs no session of the worker (shared backends such as rag). */
+  stateless: boolean;
   parameters: unknown;
   returns?: unknown;
   hidden: boolean;
@@ -33,9 +50,29 @@ export interface OpenAiFunction {
   function: { name: string; description: string; parameters: unknown };
 }
 
-/** Plain JSON Schema: TypeBox schemas carry symbol keys that must not leak into documents. */
+/**
+ * Plain JSON Schema: TypeBox schemas carry symbol keys that must not leak into documents, and a
+ * property with a default is not required of the caller (TypeBox lists every non-optional one),
+ * at any depth, so a model reading the schema is not told to send `button` to `vm:click`.
+ */
 function jsonSchema(schema: TSchema): unknown {
-  return JSON.parse(JSON.stringify(schema));
+  return withoutDefaultedRequired(JSON.parse(JSON.stringify(schema)));
+}
+
+function withoutDefaultedRequired(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutDefaultedRequired);
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) out[k] = withoutDefaultedRequired(v);
+  const props = out.properties as Record<string, { default?: unknown }> | undefined;
+  if (Array.isArray(out.required) && props && typeof props === 'object') {
+    const required = (out.required as string[]).filter(
+      (name) => !('default' in (props[name] ?? {})),
+    );
+    if (required.length > 0) out.required = required;
+    else delete out.required;
+  }
+  return out;
 }
 
 export class ToolRegistry {
@@ -43,7 +80,10 @@ export class ToolRegistry {
   /** Every accepted spelling → tool; `null` marks a bare name shared by several tools. */
   private readonly aliases = new Map<string, RegisteredTool | null>();
 
-  constructor(backends: readonly Backend[]) {
+  constructor(
+    backends: readonly Backend[],
+    private readonly options: RegistryOptions = {},
+  ) {
     for (const backend of backends) {
       for (const def of backend.tools) this.add(backend, def);
     }
@@ -61,11 +101,16 @@ export class ToolRegistry {
       definition: def,
       hidden: def.hidden === true,
       needsSession: backend.sessionConfig !== undefined && backend.shared !== true,
-      parseParams: (params) =>
-        validator.parse(
-          params,
+      parseParams: (params) => {
+        const lenient = this.options.strictParams
+          ? { value: params, ignored: [] }
+          : stripUnknownKeys(def.params, params);
+        const parsed = validator.parse(
+          lenient.value,
           (msg) => new ParameterError(`Invalid params for ${fullName}: ${msg}`),
-        ) as Record<string, unknown>,
+        ) as Record<string, unknown>;
+        return { params: parsed, ignored: lenient.ignored };
+      },
     };
     this.byFullName.set(fullName, tool);
     // `__` is the OpenAI spelling, so a model's function call can be passed straight back.
@@ -104,8 +149,10 @@ export class ToolRegistry {
   describe(tool: RegisteredTool): ToolDescription {
     const d: ToolDescription = {
       name: tool.fullName,
+      full_name: tool.fullName,
       description: tool.definition.description,
       resource_type: tool.resourceType,
+      stateless: !tool.needsSession,
       parameters: jsonSchema(tool.definition.params),
       hidden: tool.hidden,
     };

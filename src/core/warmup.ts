@@ -54,6 +54,14 @@ export class WarmupManager {
     return Object.fromEntries([...this.entries].map(([name, e]) => [name, { ...e.status }]));
   }
 
+  /** How many backends there are and how many have warmed up (upstream's warmup `summary`). */
+  summary(): { total: number; warmed_up: number; pending: number } {
+    const total = this.entries.size;
+    let warm = 0;
+    for (const e of this.entries.values()) if (e.status.warmed_up) warm++;
+    return { total, warmed_up: warm, pending: total - warm };
+  }
+
   /** True when every backend has warmed up. */
   ready(): boolean {
     for (const e of this.entries.values()) if (!e.status.warmed_up) return false;

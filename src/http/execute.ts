@@ -93,11 +93,18 @@ export const executeRoutes = (deps: AppDeps, prefix: string) =>
             executed: executed.length,
             succeeded: executed.length - failures.length,
             failed: failures.length,
+            // Upstream's name for `succeeded`.
+            success_count: executed.length - failures.length,
           },
-          // A failed batch is an error envelope too: it names the first failure's type.
+          // A failed batch is an error envelope too: it names the first failure's type. The
+          // batch's own tool name is upstream's.
           meta: first
-            ? { request_id: requestIdOf(request), error_type: first.meta.error_type }
-            : { request_id: requestIdOf(request) },
+            ? {
+                tool: 'batch:execute',
+                request_id: requestIdOf(request),
+                error_type: first.meta.error_type,
+              }
+            : { tool: 'batch:execute', request_id: requestIdOf(request) },
         };
       },
       {

@@ -21,8 +21,14 @@ export const serviceRoutes = (deps: AppDeps, prefix: string) => {
   }) => {
     const force = body?.force ?? false;
     const cleanup = body?.cleanup_sessions ?? true;
+    // Upstream's count: the sessions this shutdown destroys (after the drain, here).
+    const cleaned = cleanup ? deps.sessions.count() : 0;
     deps.requestShutdown({ force, cleanupSessions: cleanup });
-    return ok(request, { shutting_down: true, force, cleanup_sessions: cleanup });
+    const upstream = { status: 'success', sessions_cleaned: cleaned };
+    return {
+      ...ok(request, { shutting_down: true, force, cleanup_sessions: cleanup, ...upstream }),
+      ...upstream,
+    };
   };
   const shutdownDetail = {
     summary: 'Stop the server (drains in-flight calls unless force)',
@@ -86,16 +92,32 @@ export const serviceRoutes = (deps: AppDeps, prefix: string) => {
           }
         }
         const runs = names.map((name) => deps.warmup.warm(name));
-        if (body?.wait === false) return ok(request, { started: names });
+        if (body?.wait === false) {
+          const summary = deps.warmup.summary();
+          return { ...ok(request, { started: names, summary }), status: 'started', summary };
+        }
         const outcomes = await Promise.all(runs);
         const backends = Object.fromEntries(names.map((n, i) => [n, outcomes[i]]));
         const failed = names.filter((_, i) => !outcomes[i]!.ok);
-        if (failed.length === 0) return ok(request, { backends });
+        // Upstream's Sandbox.start reads these at the top level: `status` "success" or it logs
+        // "Partial warmup"; `results` maps each backend to whether it warmed up.
+        const upstream = {
+          status: failed.length === 0 ? 'success' : 'partial_error',
+          results: Object.fromEntries(names.map((n, i) => [n, outcomes[i]!.ok])),
+          summary: deps.warmup.summary(),
+          ...(failed.length > 0
+            ? { errors: Object.fromEntries(failed.map((n) => [n, backends[n]!.error ?? ''])) }
+            : {}),
+        };
+        if (failed.length === 0) return { ...ok(request, { backends, ...upstream }), ...upstream };
         set.status = 503;
-        return errorEnvelope(
-          request,
-          new WarmupError(`Warmup failed for ${failed.join(', ')}`, { backends }),
-        );
+        return {
+          ...errorEnvelope(
+            request,
+            new WarmupError(`Warmup failed for ${failed.join(', ')}`, { backends, ...upstream }),
+          ),
+          ...upstream,
+        };
       },
       {
         body: t.Optional(
@@ -108,10 +130,18 @@ export const serviceRoutes = (deps: AppDeps, prefix: string) => {
         detail: { summary: 'Warm backends (all enabled ones by default)', tags: ['service'] },
       },
     )
-    .get('/warmup/status', ({ request }) => ok(request, { backends: deps.warmup.status() }), {
-      scope: 'key',
-      detail: { summary: 'Per-backend warmup state', tags: ['service'] },
-    })
+    .get(
+      '/warmup/status',
+      ({ request }) => {
+        // Upstream answers {backends, summary} bare: here in data and at the top level.
+        const reply = { backends: deps.warmup.status(), summary: deps.warmup.summary() };
+        return { ...ok(request, reply), ...reply };
+      },
+      {
+        scope: 'key',
+        detail: { summary: 'Per-backend warmup state', tags: ['service'] },
+      },
+    )
     .post('/shutdown', shutdown, { scope: 'admin', body: ShutdownBody, detail: shutdownDetail })
     .post('/server/shutdown', shutdown, {
       scope: 'admin',

@@ -1,7 +1,5 @@
-// Session endpoints (SPEC §3) and the upstream client's lifecycle/init endpoints built on them.
+// Session endpoints (SPEC §3) and the upstream client's lifecycle endpoints built on them.
 import { Elysia, t } from 'elysia';
-import { AgentFlowError } from '../core/errors.ts';
-import { toAgentFlowError } from '../core/executor.ts';
 import type { Session, SessionView } from '../core/session.ts';
 import type { AppDeps } from './deps.ts';
 import { ok } from './envelope.ts';
@@ -10,16 +8,21 @@ import { JsonObject, ResourceType, WorkerId, nullable } from './schemas.ts';
 
 const CustomName = t.String({ minLength: 1, maxLength: 64 });
 
-function created(
-  session: Session,
-  isNew: boolean,
-): SessionView & { session_status: string; created: boolean } {
+export type CreatedView = SessionView & { session_status: string; created: boolean };
+
+function created(session: Session, isNew: boolean): CreatedView {
   const view = session.view();
-  return { ...view, session_status: view.status, created: isNew };
+  // Upstream's Sandbox counts a session made only when `session_status` is "active"; a session
+  // restored after a restart is as usable (its shell comes back on the next call).
+  const sessionStatus = view.status === 'restored' ? 'active' : view.status;
+  return { ...view, session_status: sessionStatus, created: isNew };
 }
 
-/** Creates (or finds) a session after warming its backend; admitted by the shutdown gate. */
-async function createSession(
+/**
+ * Creates (or finds) a session after warming its backend; admitted by the shutdown gate. `ignored`
+ * lists the config keys the resource type does not know (dropped unless execution.strict_params).
+ */
+export async function createSession(
   deps: AppDeps,
   workerId: string,
   resourceType: string,
@@ -30,13 +33,12 @@ async function createSession(
   try {
     deps.sessions.sessionBackend(resourceType);
     await deps.warmup.ensure(resourceType);
-    const { session, created: isNew } = await deps.sessions.getOrCreate(
-      workerId,
-      resourceType,
-      config ?? undefined,
-      customName,
-    );
-    return created(session, isNew);
+    const {
+      session,
+      created: isNew,
+      ignored,
+    } = await deps.sessions.getOrCreate(workerId, resourceType, config ?? undefined, customName);
+    return { data: created(session, isNew), ignored };
   } finally {
     release();
   }
@@ -44,22 +46,30 @@ async function createSession(
 
 const views = (list: Session[]) => list.map((s) => s.view());
 
+/** The meta of a create: the ignored config keys, only when there were some. */
+export const ignoredMeta = (ignored: string[]) =>
+  ignored.length > 0 ? { ignored_config: ignored } : {};
+
 export const sessionRoutes = (deps: AppDeps, prefix: string) =>
   new Elysia({ name: 'sessions', seed: prefix, prefix })
     .use(scopes(deps))
     .post(
       '/session/create',
-      async ({ body, request }) =>
-        ok(
-          request,
-          await createSession(
-            deps,
-            body.worker_id,
-            body.resource_type,
-            body.config ?? body.session_config,
-            body.custom_name ?? undefined,
-          ),
-        ),
+      async ({ body, request }) => {
+        const { data, ignored } = await createSession(
+          deps,
+          body.worker_id,
+          body.resource_type,
+          body.config ?? body.session_config,
+          body.custom_name ?? undefined,
+        );
+        // The client's docstring and Sandbox.reinitialize read these at the top level.
+        return {
+          ...ok(request, data, ignoredMeta(ignored)),
+          session_id: data.session_id,
+          session_name: data.session_name,
+        };
+      },
       {
         body: t.Object({
           worker_id: WorkerId,
@@ -85,11 +95,19 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
         );
         const list = views(destroyed);
         const single = list.length === 1 ? list[0] : undefined;
-        return ok(request, {
-          destroyed: list,
-          count: list.length,
-          ...(single ? { session_id: single.session_id, session_name: single.session_name } : {}),
-        });
+        const one = single
+          ? { session_id: single.session_id, session_name: single.session_name }
+          : {};
+        // Sandbox.destroy_session and reinitialize read session_id at the top level.
+        return {
+          ...ok(request, {
+            destroyed: list,
+            count: list.length,
+            message: `Destroyed ${list.length} session(s) of worker ${body.worker_id}`,
+            ...(single ? { ...one, resource_type: single.resource_type } : {}),
+          }),
+          ...one,
+        };
       },
       {
         body: t.Object({ worker_id: WorkerId, resource_type: nullable(ResourceType) }),
@@ -103,8 +121,13 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
     .post(
       '/session/list',
       ({ body, request }) => {
-        const list = views(deps.sessions.list(body?.worker_id ?? undefined));
-        return ok(request, { sessions: list, count: list.length });
+        const workerId = body?.worker_id ?? undefined;
+        const list = views(deps.sessions.list(workerId));
+        return ok(request, {
+          ...(workerId !== undefined ? { worker_id: workerId } : {}),
+          sessions: list,
+          count: list.length,
+        });
       },
       {
         body: t.Optional(t.Object({ worker_id: nullable(WorkerId) })),
@@ -118,13 +141,32 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
     .post(
       '/session/refresh',
       ({ body, request }) => {
-        const list = views(deps.sessions.refresh(body.worker_id, body.resource_type ?? undefined));
+        const resourceType = body.resource_type ?? undefined;
+        const list = views(deps.sessions.refresh(body.worker_id, resourceType));
         const single = list.length === 1 ? list[0] : undefined;
-        return ok(request, {
+        const data = {
+          worker_id: body.worker_id,
           sessions: list,
           refreshed_count: list.length,
+          message: `Refreshed ${list.length} session(s)`,
+          // Upstream's per-type detail when refreshing all of them.
+          details: Object.fromEntries(
+            list.map((v) => [v.resource_type, { status: 'refreshed', expires_at: v.expires_at }]),
+          ),
+          ...(single
+            ? {
+                resource_type: single.resource_type,
+                session_id: single.session_id,
+                expires_at: single.expires_at,
+              }
+            : {}),
+        };
+        // The client's docstring reads expires_at and refreshed_count at the top level.
+        return {
+          ...ok(request, data),
+          refreshed_count: data.refreshed_count,
           ...(single ? { expires_at: single.expires_at } : {}),
-        });
+        };
       },
       {
         body: t.Object({ worker_id: WorkerId, resource_type: nullable(ResourceType) }),
@@ -144,6 +186,9 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
           worker_id: body.worker_id,
           sessions: list,
           refreshed_count: list.length,
+          // Upstream's: the resource types the worker holds a session of.
+          active_sessions: list.map((v) => v.resource_type),
+          timestamp: new Date().toISOString(),
         });
       },
       {
@@ -156,7 +201,13 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
       '/lifecycle/status',
       ({ body, request }) => {
         const list = views(deps.sessions.list(body.worker_id));
-        return ok(request, { worker_id: body.worker_id, sessions: list, count: list.length });
+        return ok(request, {
+          worker_id: body.worker_id,
+          sessions: list,
+          count: list.length,
+          active_resources: list.map((v) => v.resource_type),
+          tools_available: deps.registry.list(false).length,
+        });
       },
       {
         body: t.Object({ worker_id: WorkerId }),
@@ -173,68 +224,12 @@ export const sessionRoutes = (deps: AppDeps, prefix: string) =>
           worker_id: body.worker_id,
           destroyed: views(destroyed),
           count: destroyed.length,
+          sessions_cleaned: destroyed.length,
         });
       },
       {
         body: t.Object({ worker_id: WorkerId }),
         scope: 'worker',
         detail: { summary: 'Destroy all of the worker’s sessions', tags: ['lifecycle'] },
-      },
-    )
-    .post(
-      '/init/resource',
-      async ({ body, request }) =>
-        ok(
-          request,
-          await createSession(deps, body.worker_id, body.resource_type, body.init_config),
-        ),
-      {
-        body: t.Object({
-          worker_id: WorkerId,
-          resource_type: ResourceType,
-          init_config: nullable(JsonObject),
-        }),
-        scope: 'worker',
-        detail: { summary: 'Create a session ahead of use, with its config', tags: ['init'] },
-      },
-    )
-    .post(
-      '/init/batch',
-      async ({ body, request }) => {
-        const entries = Object.entries(body.resource_configs);
-        const results: Record<string, { code: number; message: string; data: unknown }> = {};
-        await Promise.all(
-          entries.map(async ([type, spec]) => {
-            try {
-              const data = await createSession(deps, body.worker_id, type, spec?.content);
-              results[type] = { code: 0, message: 'success', data };
-            } catch (err) {
-              const e: AgentFlowError = toAgentFlowError(err);
-              results[type] = { code: e.code, message: e.message, data: e.data ?? null };
-            }
-          }),
-        );
-        const failed = Object.values(results).filter((r) => r.code !== 0).length;
-        return ok(request, {
-          results,
-          total: entries.length,
-          succeeded: entries.length - failed,
-          failed,
-        });
-      },
-      {
-        body: t.Object({
-          worker_id: WorkerId,
-          resource_configs: t.Record(
-            ResourceType,
-            t.Union([t.Object({ content: nullable(JsonObject) }), t.Null()]),
-          ),
-        }),
-        scope: 'worker',
-        detail: {
-          summary: 'Create several sessions ahead of use',
-          description: 'Answers 0 with a result per resource type; each result has its own code.',
-          tags: ['init'],
-        },
       },
     );

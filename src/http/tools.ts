@@ -7,8 +7,11 @@ import { scopes } from './scope.ts';
 import { queryBool } from './schemas.ts';
 
 export const toolRoutes = (deps: AppDeps, prefix: string) => {
-  const describe = (name: string, request: Request) =>
-    ok(request, deps.registry.describe(deps.registry.resolve(decodeURIComponent(name))));
+  const describe = (name: string, request: Request) => {
+    const tool = deps.registry.describe(deps.registry.resolve(decodeURIComponent(name)));
+    // Upstream answers the description itself: its fields also stand at the top level.
+    return { ...ok(request, tool), ...tool };
+  };
   return new Elysia({ name: 'tools', seed: prefix, prefix })
     .use(scopes(deps))
     .get(
