@@ -5,7 +5,15 @@
 // with Debian's python3 and the `openai` stand-in beside this file, then checks every observation
 // the model was shown and every one the pipelines saved: each must be a real result of our
 // server, never an error text, a formatter failure or an empty string.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -178,6 +186,10 @@ try {
       output_dir: join(work, 'synthesis-out'),
     }),
   );
+  // Upstream writes synthesis output into its own checkout (results/ds_synthesized_qa), appending:
+  // only what this run adds is read.
+  const synthesized = join(upstream, 'results', 'ds_synthesized_qa', 'trajectories.jsonl');
+  const before = existsSync(synthesized) ? statSync(synthesized).size : 0;
   const synthesisCode = await pipeline([
     join(upstream, 'synthesis', 'pipeline.py'),
     '--config',
@@ -214,6 +226,14 @@ try {
         saved.push(JSON.parse(`"${m[1]}"`));
       for (const m of text.matchAll(/"role":\s*"tool",\s*"content":\s*"((?:[^"\\]|\\.)*)"/g))
         saved.push(JSON.parse(`"${m[1]}"`));
+    }
+  }
+  if (existsSync(synthesized)) {
+    const added = readFileSync(synthesized).subarray(before).toString('utf8');
+    for (const line of added.split('\n').filter(Boolean)) {
+      for (const node of (JSON.parse(line).nodes ?? []) as { observation?: string }[]) {
+        if (typeof node.observation === 'string') saved.push(node.observation);
+      }
     }
   }
   check(
