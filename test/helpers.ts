@@ -131,7 +131,8 @@ export interface ServerProcess {
   stderr(): string;
 }
 
-let nextPort = 20000 + Math.floor(Math.random() * 20000);
+// Below Linux's ephemeral range (32768 and up), where outgoing connections take their ports.
+let nextPort = 20000 + Math.floor(Math.random() * 10000);
 
 export interface StartOptions {
   env?: Record<string, string>;
@@ -139,9 +140,24 @@ export interface StartOptions {
   preload?: string;
 }
 
-/** Starts `bun src/main.ts` on a free port and waits until /health answers. */
+/**
+ * Starts `bun src/main.ts` on a free port and waits until /health answers. A port something else
+ * on the machine took meanwhile is skipped (the server exits with "cannot listen").
+ */
 export async function startServer(
   opts: { dataDir?: string; config?: Record<string, unknown> } & StartOptions = {},
+): Promise<ServerProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce(opts);
+    } catch (err) {
+      if (attempt >= 5 || !String((err as Error).message).includes('cannot listen')) throw err;
+    }
+  }
+}
+
+async function startServerOnce(
+  opts: { dataDir?: string; config?: Record<string, unknown> } & StartOptions,
 ): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? tempDir();
   const port = nextPort++;
