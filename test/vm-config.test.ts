@@ -1,6 +1,7 @@
 // What a vm session config may carry into the host: image names only in the Docker reference
 // grammar (they become Engine API URL paths), nothing a worker could point at host paths,
 // devices, env or networks; and an engine redirect never escapes the request that caused it.
+import { stripUnknownKeys } from '../src/core/validate.ts';
 import { describe, expect, test } from 'bun:test';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -85,26 +86,57 @@ describe('image references', () => {
 
 describe('a session config cannot reach into the host', () => {
   // vm on with an engine that does not exist: every answer below comes from validation alone.
-  const app = () =>
-    buildApp({ backends: { vm: { enabled: true, docker_socket: '/nonexistent/docker.sock' } } });
+  const app = (strict = false) =>
+    buildApp({
+      execution: { strict_params: strict },
+      backends: { vm: { enabled: true, docker_socket: '/nonexistent/docker.sock' } },
+    });
 
-  test('host paths, devices, env, networks and privileges are refused with 1002 naming the field', async () => {
+  // Keys the vm config does not have: ignored by default (upstream's configs carry many), refused
+  // with strict_params; never passed on.
+  const unknown: [Record<string, unknown>, string][] = [
+    [{ binds: ['/:/host'] }, 'binds'],
+    [{ volumes: { '/etc': {} } }, 'volumes'],
+    [{ mounts: [{ source: '/', target: '/host' }] }, 'mounts'],
+    [{ devices: ['/dev/kvm'] }, 'devices'],
+    [{ env: { LD_PRELOAD: '/tmp/x.so' } }, 'env'],
+    [{ network: 'host' }, 'network'],
+    [{ privileged: true }, 'privileged'],
+    [{ cap_add: ['SYS_ADMIN'] }, 'cap_add'],
+    [{ disk_image: '/etc/shadow' }, 'disk_image'],
+    [{ kernel: '/boot/vmlinuz' }, 'kernel'],
+    [{ qemu: { binary: '/bin/sh' } }, 'qemu'],
+    [{ socket_dir: '/' }, 'socket_dir'],
+  ];
+
+  test('keys the vm config does not have never reach the backend: stripped, named, or 1002 when strict', async () => {
+    const lenient = await app();
+    const strict = await app(true);
+    try {
+      const vm = lenient.services.backends.find((b) => b.name === 'vm')!;
+      for (const [config, field] of unknown) {
+        const { value, ignored } = stripUnknownKeys(vm.sessionConfig!, config);
+        expect(ignored).toEqual([field]);
+        expect(value).toEqual({});
+        const r = await strict.post('/session/create', {
+          worker_id: 'w',
+          resource_type: 'vm',
+          config,
+        });
+        expect({ config, code: r.body.code }).toEqual({ config, code: 1002 });
+        expect(r.body.message).toContain(field);
+      }
+    } finally {
+      await lenient.close();
+      await strict.close();
+    }
+  });
+
+  test('bad values of the vm config’s own fields are refused with 1002 naming the field', async () => {
     const t = await app();
     try {
       const refused: [Record<string, unknown>, string][] = [
         [{ image: 'agentflow-../../x' }, 'image'],
-        [{ binds: ['/:/host'] }, 'binds'],
-        [{ volumes: { '/etc': {} } }, 'volumes'],
-        [{ mounts: [{ source: '/', target: '/host' }] }, 'mounts'],
-        [{ devices: ['/dev/kvm'] }, 'devices'],
-        [{ env: { LD_PRELOAD: '/tmp/x.so' } }, 'env'],
-        [{ network: 'host' }, 'network'],
-        [{ privileged: true }, 'privileged'],
-        [{ cap_add: ['SYS_ADMIN'] }, 'cap_add'],
-        [{ disk_image: '/etc/shadow' }, 'disk_image'],
-        [{ kernel: '/boot/vmlinuz' }, 'kernel'],
-        [{ qemu: { binary: '/bin/sh' } }, 'qemu'],
-        [{ socket_dir: '/' }, 'socket_dir'],
         [{ screen_size: ['1024;id', 768] }, 'screen_size.0'],
         [{ memory_mb: '512 -drive file=/etc/shadow' }, 'memory_mb'],
         [{ cpus: '1,maxcpus=9' }, 'cpus'],
