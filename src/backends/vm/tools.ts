@@ -242,18 +242,23 @@ export function vmTools(): ToolDefinition<any, any>[] {
     defineTool({
       name: 'scroll',
       description:
-        'Turn the mouse wheel by `clicks` notches (negative = up, positive = down), at (x, y) ' +
-        'or where the pointer is.',
+        'Turn the mouse wheel by `clicks` notches at (x, y), or where the pointer is: positive ' +
+        'scrolls up, negative down (as pyautogui.scroll does).',
       params: object({
         x: t.Optional(coord('Screen x')),
         y: t.Optional(coord('Screen y')),
-        clicks: t.Integer({ minimum: -100, maximum: 100, description: 'Notches; negative = up' }),
+        clicks: t.Integer({
+          minimum: -100,
+          maximum: 100,
+          description: 'Notches; positive = up, negative = down',
+        }),
       }),
       run: async ({ x, y, clicks }, ctx: VmToolContext) =>
         ctx.session.use(async (d) => {
           const p = await optionalPoint(d, x, y);
           const events: InputEvent[] = p.given ? [{ kind: 'move', x: p.x, y: p.y }] : [];
-          for (let i = 0; i < Math.abs(clicks); i++) events.push(...press(clicks < 0 ? 4 : 5));
+          // X buttons 4 and 5 are wheel up and down; pyautogui's positive clicks are up.
+          for (let i = 0; i < Math.abs(clicks); i++) events.push(...press(clicks > 0 ? 4 : 5));
           await d.input(events, ctx.signal);
           return { x: p.x, y: p.y, clicks };
         }),
@@ -316,8 +321,11 @@ export function vmTools(): ToolDefinition<any, any>[] {
     }),
     defineTool({
       name: 'wait',
-      description: 'Wait for the desktop to settle (an app to open, a page to load).',
-      params: object({ seconds: t.Number({ minimum: 0, maximum: 3600 }) }),
+      description:
+        'Wait for the desktop to settle (an app to open, a page to load); 1 s by default.',
+      params: object({
+        seconds: t.Number({ minimum: 0, maximum: 3600, default: 1, description: 'Seconds' }),
+      }),
       run: async ({ seconds }, ctx: VmToolContext) => {
         if (seconds * 1000 > ctx.timeoutMs) {
           throw new ParameterError(

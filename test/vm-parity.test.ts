@@ -1,0 +1,131 @@
+// The vm tools as upstream agents are prompted to use them (issue "Upstream parity", item 4), on a
+// real desktop: pyautogui's scroll direction, vm:wait's default, vm:done / vm:fail recorded in the
+// session. Skipped only when no Docker engine answers.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { buildApp, instanceIdOf, type TestApp } from './helpers.ts';
+import {
+  containersOf,
+  dockerReachable,
+  removeContainersOf,
+  SKIP_MESSAGE,
+} from './fixtures/vm/docker.ts';
+
+const reachable = await dockerReachable();
+if (!reachable) console.warn(SKIP_MESSAGE);
+const withDocker = reachable ? describe : describe.skip;
+
+const SIZE = [1024, 768] as const;
+const SLOW = 30_000;
+
+/** Polls `read` until `done` holds for its value (or the time is up), and returns the last value. */
+async function pollFor<T>(
+  read: () => Promise<T>,
+  done: (v: T) => boolean,
+  ms = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await read();
+  while (!done(value) && Date.now() < deadline) {
+    await Bun.sleep(50);
+    value = await read();
+  }
+  return value;
+}
+
+withDocker('vm tools with upstream semantics', () => {
+  let app: TestApp;
+  let instance: string;
+  const W = 'vm-parity';
+
+  const exec = async (action: string, params: unknown = {}, timeout = 30, worker = W) =>
+    (await app.post('/execute', { worker_id: worker, action, params, timeout })).body;
+
+  const sh = async (command: string) => {
+    const r = await exec('vm:exec', { command });
+    expect(r.code).toBe(0);
+    return r.data as { stdout: string; stderr: string; exit_code: number };
+  };
+
+  /** Starts xev in its own window and answers the window's centre; events go to `log`. */
+  const startXev = async (name: string, log: string) => {
+    await sh(
+      `stdbuf -oL xev -name ${name} -geometry 300x200+300+200 -event button -event keyboard ` +
+        `>${log} 2>&1 &`,
+    );
+    expect(
+      (await sh(`timeout 15 xdotool search --sync --onlyvisible --name ${name}`)).exit_code,
+    ).toBe(0);
+    const geometry = await sh(
+      `xdotool getwindowgeometry --shell $(xdotool search --onlyvisible --name ${name} | head -1)`,
+    );
+    const g = Object.fromEntries(
+      geometry.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split('=') as [string, string]),
+    );
+    return { x: Number(g.X) + 100, y: Number(g.Y) + 80 };
+  };
+
+  /** The X button numbers of the ButtonPress events xev logged. */
+  const buttonsIn = async (log: string) => {
+    const text = (await sh(`cat ${log}`)).stdout;
+    const presses = text.split('ButtonPress event').slice(1);
+    return presses.map((p) => Number(/button (\d+)/.exec(p)?.[1]));
+  };
+
+  beforeAll(async () => {
+    app = await buildApp({});
+    instance = instanceIdOf(app.dataDir);
+    const r = await app.post('/session/create', {
+      worker_id: W,
+      resource_type: 'vm',
+      config: { screen_size: SIZE },
+    });
+    expect(r.body.code).toBe(0);
+  }, SLOW);
+
+  afterAll(async () => {
+    await app?.close();
+    if (instance) {
+      expect(await containersOf(instance)).toEqual([]);
+      await removeContainersOf(instance);
+    }
+  }, SLOW);
+
+  test(
+    'scroll: positive clicks turn the wheel up (X button 4), negative down (button 5)',
+    async () => {
+      const at = await startXev('af-xev-scroll', '/tmp/xev-scroll.log');
+      expect((await exec('vm:scroll', { ...at, clicks: 2 })).code).toBe(0);
+      expect(
+        await pollFor(
+          () => buttonsIn('/tmp/xev-scroll.log'),
+          (b) => b.length >= 2,
+        ),
+      ).toEqual([4, 4]);
+      expect((await exec('vm:scroll', { ...at, clicks: -1 })).code).toBe(0);
+      expect(
+        await pollFor(
+          () => buttonsIn('/tmp/xev-scroll.log'),
+          (b) => b.length >= 3,
+        ),
+      ).toEqual([4, 4, 5]);
+      await sh('pkill -x xev || true');
+    },
+    SLOW,
+  );
+
+  test(
+    'wait: one second when seconds is omitted',
+    async () => {
+      const started = performance.now();
+      const r = await exec('vm:wait', {});
+      const took = performance.now() - started;
+      expect(r).toMatchObject({ code: 0, data: { waited: 1 } });
+      expect(took).toBeGreaterThanOrEqual(990);
+      expect(took).toBeLessThan(5000);
+    },
+    SLOW,
+  );
+});
