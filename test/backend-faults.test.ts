@@ -47,6 +47,8 @@ const PARAMS: Record<string, Record<string, unknown>> = {
   'vm:mouse_up': {},
   'vm:cursor_position': {},
   'vm:wait': { seconds: 0.01 },
+  'vm:done': {},
+  'vm:fail': { reason: 'fault injection' },
   'vm:exec': { command: 'true' },
 };
 

@@ -128,4 +128,54 @@ withDocker('vm tools with upstream semantics', () => {
     },
     SLOW,
   );
+  test(
+    'done and fail answer as upstream and are recorded in the session state, and persisted',
+    async () => {
+      const state = () => app.services.sessions.get(W, 'vm')!.info.state;
+      const stored = () => {
+        app.services.sessions.flush();
+        const row = app.services.store.loadSessions().find((s) => s.worker_id === W);
+        return row?.state;
+      };
+      expect((await exec('vm:move', { x: 10, y: 10 })).code).toBe(0);
+      expect(state()).toMatchObject({
+        last_action: 'vm:move',
+        last_action_failed: false,
+        task: null,
+      });
+
+      expect(await exec('vm:done')).toMatchObject({ code: 0, data: { done: true } });
+      expect(state()).toMatchObject({
+        last_action: 'vm:done',
+        last_action_failed: false,
+        task: { status: 'done', at: expect.any(String) },
+      });
+
+      const failed = await exec('vm:fail', { reason: 'the file does not exist' });
+      expect(failed).toMatchObject({
+        code: 0,
+        data: { fail: true, reason: 'the file does not exist' },
+      });
+      expect(state()).toMatchObject({
+        last_action: 'vm:fail',
+        last_action_failed: true,
+        task: { status: 'failed', reason: 'the file does not exist' },
+      });
+      expect(stored()).toMatchObject({ task: { status: 'failed' }, last_action_failed: true });
+      expect((await exec('vm:fail')).data).toEqual({ fail: true });
+
+      // A refused call is a failed action; the history keeps the order.
+      expect((await exec('vm:click', { x: -1, y: 0 })).code).toBe(1002);
+      const history = state().action_history as { tool: string; ok: boolean; ts: number }[];
+      expect(history.slice(-5).map((h) => [h.tool, h.ok])).toEqual([
+        ['vm:move', true],
+        ['vm:done', true],
+        ['vm:fail', false],
+        ['vm:fail', false],
+        ['vm:click', false],
+      ]);
+      expect(history.at(-1)!.ts).toBeCloseTo(Date.now() / 1000, -1);
+    },
+    SLOW,
+  );
 });

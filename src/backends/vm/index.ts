@@ -11,7 +11,9 @@ import { DockerDriver } from './drivers/docker.ts';
 import type { Driver, DriverName, VmSessionConfig } from './drivers/driver.ts';
 import { QemuDriver } from './drivers/qemu.ts';
 import { ScreenshotEncoder } from './encoder.ts';
-import { vmTools, type VmHandleLike } from './tools.ts';
+import { TaskRecord } from './task.ts';
+import { vmTools, type VmHandleLike, type VmToolContext } from './tools.ts';
+import type { ToolDefinition } from '../backend.ts';
 import { X11ClosedError } from './x11/connection.ts';
 
 export { vmConfigSchema };
@@ -19,12 +21,15 @@ export { vmConfigSchema };
 /** A live session: its desktop, and once the desktop died, the 1003 every call answers. */
 class VmHandle implements VmHandleLike {
   private gone: Promise<SessionLostError> | undefined;
+  readonly task: TaskRecord;
 
   constructor(
     readonly info: SessionInfo,
     readonly driver: Driver,
     readonly desktop: Desktop,
-  ) {}
+  ) {
+    this.task = TaskRecord.fromState(info.state);
+  }
 
   async use<T>(fn: (desktop: Desktop) => Promise<T>): Promise<T> {
     if (this.gone || !this.desktop.alive) throw await this.lose();
@@ -47,6 +52,28 @@ class VmHandle implements VmHandleLike {
       );
     })());
   }
+}
+
+/**
+ * Records every call in the session's task record (`last_action`, `action_history`), as upstream
+ * does for each vm tool; vm:fail counts as a failed action, as upstream's does.
+ */
+function recorded(tool: ToolDefinition<any, any>): ToolDefinition<any, any> {
+  const name = `vm:${tool.name}`;
+  return {
+    ...tool,
+    async run(params, ctx) {
+      const session = (ctx as unknown as VmToolContext).session as VmHandle;
+      try {
+        const result = await tool.run(params, ctx);
+        session.task.record(name, tool.name !== 'fail');
+        return result;
+      } catch (err) {
+        session.task.record(name, false);
+        throw err;
+      }
+    },
+  };
 }
 
 /** The Docker socket named by DOCKER_HOST (unix:// only), else the standard one. */
@@ -176,7 +203,9 @@ export default defineBackendModule({
         encoder.close();
       },
 
-      tools: vmTools(),
+      sessionState: (handle) => handle.task.toState(),
+
+      tools: vmTools().map(recorded),
     };
   },
 });

@@ -7,6 +7,7 @@ import type { ToolDefinition } from '../backend.ts';
 import { defineTool } from '../backend.ts';
 import { BUTTONS, type ButtonName, type Desktop, type InputEvent } from './desktop.ts';
 import { keysymForChar, resolveCombo, resolveKey } from './keys.ts';
+import type { TaskRecord } from './task.ts';
 
 /** What a tool gets as its session handle: the live desktop, checked alive by `use`. */
 export interface VmToolContext {
@@ -18,6 +19,8 @@ export interface VmToolContext {
 export interface VmHandleLike {
   /** Resolves the live desktop, or throws 1003 (and cleans up) when it died. */
   use<T>(fn: (desktop: Desktop) => Promise<T>): Promise<T>;
+  /** The task's record (last action, history, done / failed), persisted as session state. */
+  readonly task: TaskRecord;
 }
 
 const coord = (what: string) => t.Integer({ minimum: -100000, maximum: 100000, description: what });
@@ -344,6 +347,35 @@ export function vmTools(): ToolDefinition<any, any>[] {
           return { waited: seconds };
         });
       },
+    }),
+    defineTool({
+      name: 'done',
+      description:
+        'Say the task is finished. Recorded in the session (its state: task.status "done").',
+      params: object({}),
+      returns: t.Object({ done: t.Literal(true) }),
+      run: async (_p, ctx: VmToolContext) =>
+        ctx.session.use(async () => {
+          ctx.session.task.done();
+          return { done: true as const };
+        }),
+    }),
+    defineTool({
+      name: 'fail',
+      description:
+        'Say the task cannot be done (infeasible), with an optional reason. Recorded in the ' +
+        'session (its state: task.status "failed", last_action_failed true).',
+      params: object({
+        reason: t.Optional(
+          t.String({ maxLength: 4096, description: 'Why the task cannot be done' }),
+        ),
+      }),
+      returns: t.Object({ fail: t.Literal(true), reason: t.Optional(t.String()) }),
+      run: async ({ reason }, ctx: VmToolContext) =>
+        ctx.session.use(async () => {
+          ctx.session.task.fail(reason);
+          return { fail: true as const, ...(reason ? { reason } : {}) };
+        }),
     }),
     defineTool({
       name: 'exec',
