@@ -178,4 +178,30 @@ withDocker('vm tools with upstream semantics', () => {
     },
     SLOW,
   );
+  test(
+    "upstream's extra key names reach programs as their X keysyms",
+    async () => {
+      const at = await startXev('af-xev-keys', '/tmp/xev-keys.log');
+      expect((await exec('vm:click', at)).code).toBe(0);
+      const keys: [string, string][] = [
+        ['hangul', '0xff31'],
+        ['launchmail', '0x1008ff19'],
+        ['fn', '0x100811d0'],
+        ['multiply', '0xffaa'],
+      ];
+      for (const [key] of keys) expect((await exec('vm:key', { key })).code).toBe(0);
+      const pressed = async () =>
+        [
+          ...(await sh('cat /tmp/xev-keys.log')).stdout.matchAll(
+            /KeyPress event[^]*?keysym (0x[0-9a-f]+)/g,
+          ),
+        ].map((m) => m[1]);
+      expect(await pollFor(pressed, (k) => k.length >= keys.length)).toEqual(keys.map((k) => k[1]));
+      const refused = await exec('vm:key', { key: 'accept' });
+      expect(refused.code).toBe(1002);
+      expect(refused.message).toContain('X has no keysym');
+      await sh('pkill -x xev || true');
+    },
+    SLOW,
+  );
 });
