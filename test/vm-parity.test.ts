@@ -50,7 +50,7 @@ withDocker('vm tools with upstream semantics', () => {
   const startXev = async (name: string, log: string) => {
     await sh(
       `stdbuf -oL xev -name ${name} -geometry 300x200+300+200 -event button -event keyboard ` +
-        `>${log} 2>&1 &`,
+        `>>${log} 2>&1 &`,
     );
     expect(
       (await sh(`timeout 15 xdotool search --sync --onlyvisible --name ${name}`)).exit_code,
@@ -201,6 +201,129 @@ withDocker('vm tools with upstream semantics', () => {
       expect(refused.code).toBe(1002);
       expect(refused.message).toContain('X has no keysym');
       await sh('pkill -x xev || true');
+    },
+    SLOW,
+  );
+  test(
+    'pyautogui: each supported call reaches the desktop as pyautogui would do it',
+    async () => {
+      const log = '/tmp/xev-pyautogui.log';
+      const at = await startXev('af-xev-pyautogui', log);
+      const [x, y] = [at.x, at.y];
+      /** Input events xev saw since the last call: button numbers and keysyms, in order. */
+      const seen = async () =>
+        [
+          ...(await sh(`cat ${log}`)).stdout.matchAll(
+            /(Key|Button)(Press|Release) event[^]*?(?:keysym (0x[0-9a-f]+)|button (\d+))/g,
+          ),
+        ].map((m) => `${m[2] === 'Press' ? '+' : '-'}${m[3] ?? `b${m[4]}`}`);
+      const run = async (command: string | string[], expected: string[]) => {
+        await sh(`: > ${log}`);
+        const r = await exec('vm:pyautogui', { command });
+        expect({ command, code: r.code, message: r.message }).toEqual({
+          command,
+          code: 0,
+          message: expect.any(String),
+        });
+        const got = await pollFor(seen, (e) => e.length >= expected.length, 5000);
+        expect({ command, events: got }).toEqual({ command, events: expected });
+        return r;
+      };
+      const cursor = async () => (await exec('vm:cursor_position')).data;
+
+      const first = await run(`pyautogui.click(${x}, ${y})`, ['+b1', '-b1']);
+      expect(first.data).toEqual({
+        commands: [`pyautogui.click(${x}, ${y})`],
+        results: [{ status: 'success', output: '', error: '', returncode: 0 }],
+      });
+      expect(await cursor()).toEqual({ x, y });
+      await run(`pyautogui.click(x=${x + 5}, y=${y}, clicks=2, interval=0.05, button='right')`, [
+        '+b3',
+        '-b3',
+        '+b3',
+        '-b3',
+      ]);
+      expect(await cursor()).toEqual({ x: x + 5, y });
+      await run(`pyautogui.doubleClick(${x}, ${y})`, ['+b1', '-b1', '+b1', '-b1']);
+      await run(`pyautogui.rightClick(${x + 1}, ${y + 1})`, ['+b3', '-b3']);
+      expect(await cursor()).toEqual({ x: x + 1, y: y + 1 });
+
+      await run(
+        `pyautogui.moveTo(${x + 20}, ${y + 10}, duration=0.2, tween=pyautogui.easeInQuad)`,
+        [],
+      );
+      expect(await cursor()).toEqual({ x: x + 20, y: y + 10 });
+      await run(`pyautogui.dragTo(${x + 40}, ${y + 30}, button='left')`, ['+b1', '-b1']);
+      expect(await cursor()).toEqual({ x: x + 40, y: y + 30 });
+
+      await run('pyautogui.scroll(3)', ['+b4', '-b4', '+b4', '-b4', '+b4', '-b4']);
+      await run(`pyautogui.scroll(-1, x=${x}, y=${y})`, ['+b5', '-b5']);
+      expect(await cursor()).toEqual({ x, y });
+
+      await run("pyautogui.write('hi')", ['+0x68', '-0x68', '+0x69', '-0x69']);
+      await run("pyautogui.typewrite(['a', 'enter'], interval=0.01)", [
+        '+0x61',
+        '-0x61',
+        '+0xff0d',
+        '-0xff0d',
+      ]);
+      await run("pyautogui.press('tab', presses=2)", ['+0xff09', '-0xff09', '+0xff09', '-0xff09']);
+      await run("pyautogui.hotkey('ctrl', 'alt', 'x')", [
+        '+0xffe3',
+        '+0xffe9',
+        '+0x78',
+        '-0x78',
+        '-0xffe9',
+        '-0xffe3',
+      ]);
+      await run(["pyautogui.keyDown('shift')", "pyautogui.keyUp('shift')"], ['+0xffe1', '-0xffe1']);
+      await run('pyautogui.mouseDown(); pyautogui.mouseUp()', ['+b1', '-b1']);
+      await run(
+        `pyautogui.mouseDown(${x + 2}, ${y + 2}, button='middle')\npyautogui.mouseUp(button='middle')`,
+        ['+b2', '-b2'],
+      );
+      expect(await cursor()).toEqual({ x: x + 2, y: y + 2 });
+
+      const started = performance.now();
+      await run('pyautogui.sleep(0.3)', []);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+      await sh('pkill -x xev || true');
+    },
+    SLOW,
+  );
+
+  test(
+    'pyautogui: hostile and unsupported commands answer 1002 and nothing runs',
+    async () => {
+      await exec('vm:move', { x: 7, y: 7 });
+      const refused: [unknown, string][] = [
+        [{ command: "__import__('os').system('touch /tmp/pwned')" }, '__import__'],
+        [
+          { command: "pyautogui.click(__import__('os').system('touch /tmp/pwned'))" },
+          'nested calls',
+        ],
+        [{ command: "pyautogui.os.system('touch /tmp/pwned')" }, 'attribute access'],
+        [{ command: "os.system('touch /tmp/pwned')" }, 'found "os"'],
+        [{ command: "pyautogui.click(1, 2); import os; os.system('touch /tmp/pwned')" }, 'import'],
+        [{ commands: ['pyautogui.moveTo(100, 100)', 'pyautogui.screenshot()'] }, 'commands[1]'],
+        [
+          { command: 'pyautogui.moveTo(100, 100)', commands: ['pyautogui.moveTo(5000, 1)'] },
+          'outside',
+        ],
+        [{ command: 'pyautogui.sleep(40)' }, 'timeout'],
+        [{ command: '   ' }, 'cannot be empty'],
+        [{}, 'cannot be empty'],
+      ];
+      for (const [params, what] of refused) {
+        const r = await exec('vm:pyautogui', params);
+        expect({ params, code: r.code }).toEqual({ params, code: 1002 });
+        expect({ params, message: r.message }).toEqual({
+          params,
+          message: expect.stringContaining(what),
+        });
+      }
+      expect(await exec('vm:cursor_position')).toMatchObject({ data: { x: 7, y: 7 } });
+      expect((await sh('ls /tmp/pwned 2>&1 || true')).stdout).toContain('No such file');
     },
     SLOW,
   );

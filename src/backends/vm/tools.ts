@@ -7,6 +7,7 @@ import type { ToolDefinition } from '../backend.ts';
 import { defineTool } from '../backend.ts';
 import { BUTTONS, type ButtonName, type Desktop, type InputEvent } from './desktop.ts';
 import { keysymForChar, resolveCombo, resolveKey } from './keys.ts';
+import { runPyautogui } from './pyautogui/run.ts';
 import type { TaskRecord } from './task.ts';
 
 /** What a tool gets as its session handle: the live desktop, checked alive by `use`. */
@@ -35,6 +36,7 @@ const keyName = t.String({
     'Key name: an X keysym (Return, F5, a), a common spelling (enter, ctrl, cmd), or one character',
 });
 const point = t.Object({ x: t.Integer(), y: t.Integer() });
+const pyautoguiSource = t.String({ maxLength: 100000 });
 
 function checkPoint(desktop: Desktop, x: number, y: number, names = ['x', 'y']): void {
   if (x < 0 || x >= desktop.width || y < 0 || y >= desktop.height) {
@@ -346,6 +348,30 @@ export function vmTools(): ToolDefinition<any, any>[] {
           });
           return { waited: seconds };
         });
+      },
+    }),
+    defineTool({
+      name: 'pyautogui',
+      description:
+        'Run pyautogui calls, e.g. "pyautogui.click(100, 200); pyautogui.write(\'hi\')". They are ' +
+        'parsed, never evaluated: pyautogui.click, doubleClick, rightClick, moveTo, dragTo, ' +
+        'scroll, vscroll, hscroll, write, typewrite, press, hotkey, keyDown, keyUp, mouseDown, ' +
+        'mouseUp and sleep, with literal arguments; anything else answers 1002.',
+      params: object({
+        command: t.Optional(
+          t.Union([pyautoguiSource, t.Array(pyautoguiSource, { maxItems: 100 })], {
+            description: 'One command, or a list of them',
+          }),
+        ),
+        commands: t.Optional(t.Array(pyautoguiSource, { maxItems: 100 })),
+      }),
+      returns: t.Object({
+        commands: t.Array(t.String()),
+        results: t.Array(t.Object({}, { additionalProperties: true })),
+      }),
+      run: async ({ command, commands }, ctx: VmToolContext) => {
+        const list = [...(command === undefined ? [] : [command].flat()), ...(commands ?? [])];
+        return ctx.session.use((d) => runPyautogui(d, list, ctx.timeoutMs, ctx.signal));
       },
     }),
     defineTool({
