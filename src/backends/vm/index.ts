@@ -11,6 +11,7 @@ import { DockerDriver } from './drivers/docker.ts';
 import type { Driver, DriverName, VmSessionConfig } from './drivers/driver.ts';
 import { QemuDriver } from './drivers/qemu.ts';
 import { ScreenshotEncoder } from './encoder.ts';
+import { checkUpstreamConfig, driverOfProvider, runSetup, type UpstreamConfig } from './setup.ts';
 import { TaskRecord } from './task.ts';
 import { vmTools, type VmHandleLike, type VmToolContext } from './tools.ts';
 import type { ToolDefinition } from '../backend.ts';
@@ -127,7 +128,13 @@ export default defineBackendModule({
     }
 
     const driverOf = (info: SessionInfo): Driver =>
-      drivers[(info.config.driver as DriverName | undefined) ?? config.default_driver];
+      drivers[
+        (info.config.driver as DriverName | undefined) ??
+          driverOfProvider(info.config.provider as string | undefined) ??
+          config.default_driver
+      ];
+    /** Upstream config keys already logged as ignored (once per server, not per session). */
+    const warned = new Set<string>();
 
     const checkLimits = (c: VmSessionConfig) => {
       if (c.memory_mb !== undefined && c.memory_mb > config.max_memory_mb) {
@@ -175,13 +182,31 @@ export default defineBackendModule({
       },
 
       async createSession(info) {
-        const c = info.config as unknown as VmSessionConfig;
+        const c = info.config as unknown as VmSessionConfig & UpstreamConfig;
         checkLimits(c);
+        checkUpstreamConfig(c, env.log, warned);
         // The encoder threads start with the first desktop (while it boots), not with the server:
         // a server that never makes one does not carry them.
         encoder.start();
         const driver = driverOf(info);
-        return new VmHandle(info, driver, await driver.create(info, c));
+        const desktop = await driver.create(info, c);
+        if (c.setup?.length) {
+          try {
+            await runSetup(c.setup, {
+              desktop,
+              width: desktop.width,
+              height: desktop.height,
+              clientPassword: c.client_password ?? 'password',
+              log: env.log,
+              sessionId: info.sessionId,
+            });
+          } catch (err) {
+            // A desktop whose task setup failed is not the session that was asked for.
+            await driver.destroy(info, desktop).catch(() => undefined);
+            throw err;
+          }
+        }
+        return new VmHandle(info, driver, desktop);
       },
 
       async restoreSession(info) {
