@@ -1,6 +1,7 @@
 // The vm backend's config section (`backends.vm`) and the session config of SPEC §6.
 import { Type } from '@sinclair/typebox';
 import { Type as t, type Static } from '@sinclair/typebox';
+import { OBSERVATIONS } from './a11y.ts';
 import { IMAGE_REFERENCE_PATTERN, IMAGE_REFERENCE_RULE } from './image-reference.ts';
 
 /** A Docker image reference; anything else never reaches the Engine API (see image-reference.ts). */
@@ -178,6 +179,16 @@ export const vmSessionConfigSchema = t.Object(
     ),
     memory_mb: t.Optional(t.Integer({ minimum: 128, maximum: 1048576 })),
     cpus: t.Optional(t.Number({ exclusiveMinimum: 0, maximum: 256 })),
+    observation: t.Optional(
+      t.Union(
+        OBSERVATIONS.map((o) => t.Literal(o)),
+        {
+          description:
+            'accessibility_tree / both: the results of vm actions carry accessibility_tree (the ' +
+            "desktop's AT-SPI tree as XML); screenshot (or unset): they do not",
+        },
+      ),
+    ),
     // Upstream's session config (see README.md, "Upstream session config").
     setup: t.Optional(
       t.Array(setupStep, {

@@ -11,6 +11,8 @@ import { DockerDriver } from './drivers/docker.ts';
 import type { Driver, DriverName, VmSessionConfig } from './drivers/driver.ts';
 import { QemuDriver } from './drivers/qemu.ts';
 import { ScreenshotEncoder } from './encoder.ts';
+import type { Logger } from '../../core/log.ts';
+import { accessibilityTree, OBSERVED_TOOLS, TREE_LIMIT_MS, wantsTree } from './a11y.ts';
 import { checkUpstreamConfig, driverOfProvider, runSetup, type UpstreamConfig } from './setup.ts';
 import { TaskRecord } from './task.ts';
 import { vmTools, type VmHandleLike, type VmToolContext } from './tools.ts';
@@ -56,23 +58,33 @@ class VmHandle implements VmHandleLike {
 }
 
 /**
- * Records every call in the session's task record (`last_action`, `action_history`), as upstream
- * does for each vm tool; vm:fail counts as a failed action, as upstream's does.
+ * Wraps a tool: every call is recorded in the session's task record (`last_action`,
+ * `action_history`), as upstream does for each vm tool (vm:fail counts as a failed action, as
+ * upstream's does); and when the session asks for accessibility-tree observations, the results of
+ * upstream's observed tools carry `accessibility_tree`.
  */
-function recorded(tool: ToolDefinition<any, any>): ToolDefinition<any, any> {
+function observed(tool: ToolDefinition<any, any>, log: Logger): ToolDefinition<any, any> {
   const name = `vm:${tool.name}`;
+  const withTree = OBSERVED_TOOLS.has(tool.name);
   return {
     ...tool,
     async run(params, ctx) {
+      const deadline = Date.now() + ctx.timeoutMs;
       const session = (ctx as unknown as VmToolContext).session as VmHandle;
+      let result: unknown;
       try {
-        const result = await tool.run(params, ctx);
-        session.task.record(name, tool.name !== 'fail');
-        return result;
+        result = await tool.run(params, ctx);
       } catch (err) {
         session.task.record(name, false);
         throw err;
       }
+      session.task.record(name, tool.name !== 'fail');
+      if (!withTree || !wantsTree(ctx.sessionConfig)) return result;
+      const limit = Math.min(TREE_LIMIT_MS, deadline - Date.now() - 100);
+      const tree = await session.use((d) =>
+        accessibilityTree(d, limit, log, session.info.sessionId),
+      );
+      return { ...(result as object), accessibility_tree: tree };
     },
   };
 }
@@ -230,7 +242,7 @@ export default defineBackendModule({
 
       sessionState: (handle) => handle.task.toState(),
 
-      tools: vmTools().map(recorded),
+      tools: vmTools().map((tool) => observed(tool, env.log)),
     };
   },
 });
