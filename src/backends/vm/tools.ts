@@ -7,8 +7,8 @@ import type { ToolDefinition } from '../backend.ts';
 import { defineTool } from '../backend.ts';
 import { BUTTONS, type ButtonName, type Desktop, type InputEvent } from './desktop.ts';
 import { keysymForChar, resolveCombo, resolveKey } from './keys.ts';
-import { runPyautogui } from './pyautogui/run.ts';
 import type { TaskRecord } from './task.ts';
+import { taskTools } from './task-tools.ts';
 
 /** What a tool gets as its session handle: the live desktop, checked alive by `use`. */
 export interface VmToolContext {
@@ -36,7 +36,6 @@ const keyName = t.String({
     'Key name: an X keysym (Return, F5, a), a common spelling (enter, ctrl, cmd), or one character',
 });
 const point = t.Object({ x: t.Integer(), y: t.Integer() });
-const pyautoguiSource = t.String({ maxLength: 100000 });
 
 function checkPoint(desktop: Desktop, x: number, y: number, names = ['x', 'y']): void {
   if (x < 0 || x >= desktop.width || y < 0 || y >= desktop.height) {
@@ -351,59 +350,6 @@ export function vmTools(): ToolDefinition<any, any>[] {
       },
     }),
     defineTool({
-      name: 'pyautogui',
-      description:
-        'Run pyautogui calls, e.g. "pyautogui.click(100, 200); pyautogui.write(\'hi\')". They are ' +
-        'parsed, never evaluated: pyautogui.click, doubleClick, rightClick, moveTo, dragTo, ' +
-        'scroll, vscroll, hscroll, write, typewrite, press, hotkey, keyDown, keyUp, mouseDown, ' +
-        'mouseUp and sleep, with literal arguments; anything else answers 1002.',
-      params: object({
-        command: t.Optional(
-          t.Union([pyautoguiSource, t.Array(pyautoguiSource, { maxItems: 100 })], {
-            description: 'One command, or a list of them',
-          }),
-        ),
-        commands: t.Optional(t.Array(pyautoguiSource, { maxItems: 100 })),
-      }),
-      returns: t.Object({
-        commands: t.Array(t.String()),
-        results: t.Array(t.Object({}, { additionalProperties: true })),
-      }),
-      run: async ({ command, commands }, ctx: VmToolContext) => {
-        const list = [...(command === undefined ? [] : [command].flat()), ...(commands ?? [])];
-        return ctx.session.use((d) => runPyautogui(d, list, ctx.timeoutMs, ctx.signal));
-      },
-    }),
-    defineTool({
-      name: 'done',
-      description:
-        'Say the task is finished. Recorded in the session (its state: task.status "done").',
-      params: object({}),
-      returns: t.Object({ done: t.Literal(true) }),
-      run: async (_p, ctx: VmToolContext) =>
-        ctx.session.use(async () => {
-          ctx.session.task.done();
-          return { done: true as const };
-        }),
-    }),
-    defineTool({
-      name: 'fail',
-      description:
-        'Say the task cannot be done (infeasible), with an optional reason. Recorded in the ' +
-        'session (its state: task.status "failed", last_action_failed true).',
-      params: object({
-        reason: t.Optional(
-          t.String({ maxLength: 4096, description: 'Why the task cannot be done' }),
-        ),
-      }),
-      returns: t.Object({ fail: t.Literal(true), reason: t.Optional(t.String()) }),
-      run: async ({ reason }, ctx: VmToolContext) =>
-        ctx.session.use(async () => {
-          ctx.session.task.fail(reason);
-          return { fail: true as const, ...(reason ? { reason } : {}) };
-        }),
-    }),
-    defineTool({
       name: 'exec',
       description:
         'Run a shell command (bash) inside the desktop, as its user, for setup: install files, ' +
@@ -437,5 +383,6 @@ export function vmTools(): ToolDefinition<any, any>[] {
         });
       },
     }),
+    ...taskTools(),
   ];
 }
