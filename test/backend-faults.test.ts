@@ -47,6 +47,9 @@ const PARAMS: Record<string, Record<string, unknown>> = {
   'vm:mouse_up': {},
   'vm:cursor_position': {},
   'vm:wait': { seconds: 0.01 },
+  'vm:pyautogui': { command: 'pyautogui.moveTo(6, 6)' },
+  'vm:done': {},
+  'vm:fail': { reason: 'fault injection' },
   'vm:exec': { command: 'true' },
 };
 

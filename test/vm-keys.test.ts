@@ -85,6 +85,143 @@ describe('key names', () => {
   });
 });
 
+/**
+ * Every key name upstream accepts (pyautogui's KEYBOARD_KEYS, which upstream checks keys against)
+ * and what it is here: the X keysym it presses, or null for a 1002 whose message says why.
+ */
+const UPSTREAM_KEYS: Record<string, string | null> = {
+  // Characters: tab, newline, carriage return, and printable ASCII but the capital letters.
+  '\t': 'Tab',
+  '\n': 'Return',
+  '\r': 'Return',
+  ...Object.fromEntries(
+    Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i))
+      .filter((c) => !/[A-Z]/.test(c))
+      .map((c) => [c, c]),
+  ),
+  ...Object.fromEntries(Array.from({ length: 24 }, (_, i) => [`f${i + 1}`, `F${i + 1}`])),
+  ...Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`num${i}`, `KP_${i}`])),
+  add: 'KP_Add',
+  subtract: 'KP_Subtract',
+  multiply: 'KP_Multiply',
+  divide: 'KP_Divide',
+  decimal: 'KP_Decimal',
+  separator: 'KP_Separator',
+  alt: 'Alt_L',
+  altleft: 'Alt_L',
+  altright: 'Alt_R',
+  option: 'Alt_L',
+  optionleft: 'Alt_L',
+  optionright: 'Alt_R',
+  ctrl: 'Control_L',
+  ctrlleft: 'Control_L',
+  ctrlright: 'Control_R',
+  shift: 'Shift_L',
+  shiftleft: 'Shift_L',
+  shiftright: 'Shift_R',
+  win: 'Super_L',
+  winleft: 'Super_L',
+  winright: 'Super_R',
+  command: 'Super_L',
+  fn: 'XF86Fn',
+  enter: 'Return',
+  return: 'Return',
+  tab: 'Tab',
+  esc: 'Escape',
+  escape: 'Escape',
+  backspace: 'BackSpace',
+  del: 'Delete',
+  delete: 'Delete',
+  insert: 'Insert',
+  home: 'Home',
+  end: 'End',
+  pageup: 'Prior',
+  pgup: 'Prior',
+  pagedown: 'Next',
+  pgdn: 'Next',
+  up: 'Up',
+  down: 'Down',
+  left: 'Left',
+  right: 'Right',
+  capslock: 'Caps_Lock',
+  numlock: 'Num_Lock',
+  scrolllock: 'Scroll_Lock',
+  print: 'Print',
+  printscreen: 'Print',
+  prntscrn: 'Print',
+  prtsc: 'Print',
+  prtscr: 'Print',
+  pause: 'Pause',
+  apps: 'Menu',
+  clear: 'Clear',
+  help: 'Help',
+  select: 'Select',
+  execute: 'Execute',
+  sleep: 'XF86Sleep',
+  volumeup: 'XF86AudioRaiseVolume',
+  volumedown: 'XF86AudioLowerVolume',
+  volumemute: 'XF86AudioMute',
+  playpause: 'XF86AudioPlay',
+  nexttrack: 'XF86AudioNext',
+  prevtrack: 'XF86AudioPrev',
+  stop: 'XF86AudioStop',
+  browserback: 'XF86Back',
+  browserforward: 'XF86Forward',
+  browserrefresh: 'XF86Refresh',
+  browserhome: 'XF86HomePage',
+  browsersearch: 'XF86Search',
+  browserfavorites: 'XF86Favorites',
+  browserstop: 'XF86Stop',
+  launchmail: 'XF86Mail',
+  launchmediaselect: 'XF86AudioMedia',
+  launchapp1: 'XF86MyComputer',
+  launchapp2: 'XF86Calculator',
+  yen: 'yen',
+  // Input-method keys.
+  kanji: 'Kanji',
+  kana: 'Hiragana_Katakana',
+  convert: 'Henkan',
+  nonconvert: 'Muhenkan',
+  modechange: 'Mode_switch',
+  hangul: 'Hangul',
+  hanguel: 'Hangul',
+  hanja: 'Hangul_Hanja',
+  junja: 'Hangul_Jeonja',
+  accept: null,
+  final: null,
+};
+
+/** Keysym values of the names above that keysyms.ts does not carry. */
+const VALUES: Record<string, number> = {
+  Hangul: 0xff31,
+  Hangul_Hanja: 0xff34,
+  Hangul_Jeonja: 0xff38,
+  XF86Fn: 0x100811d0,
+};
+
+describe("upstream's key names", () => {
+  test('all 193 are listed, and each presses its keysym or is refused saying why', () => {
+    expect(Object.keys(UPSTREAM_KEYS)).toHaveLength(193);
+    for (const [name, keysym] of Object.entries(UPSTREAM_KEYS)) {
+      if (keysym === null) {
+        let err: unknown;
+        try {
+          resolveKey(name);
+        } catch (e) {
+          err = e;
+        }
+        expect({ name, code: (err as ParameterError).code }).toEqual({ name, code: 1002 });
+        expect((err as Error).message).toContain('X has no keysym');
+        continue;
+      }
+      const expected = VALUES[keysym] ?? resolveKey(keysym);
+      expect({ name, keysym: resolveKey(name) }).toEqual({ name, keysym: expected });
+      // Upstream compares lower-cased names: any case works here too.
+      if (name.length > 1) expect([name, resolveKey(name.toUpperCase())]).toEqual([name, expected]);
+    }
+  });
+});
+
 describe('PNG encoder', () => {
   test('BGRX and RGB pixels round-trip through our encoder and a standard inflate', () => {
     const width = 37;

@@ -1,6 +1,7 @@
 // The vm backend's config section (`backends.vm`) and the session config of SPEC §6.
 import { Type } from '@sinclair/typebox';
 import { Type as t, type Static } from '@sinclair/typebox';
+import { OBSERVATIONS } from './a11y.ts';
 import { IMAGE_REFERENCE_PATTERN, IMAGE_REFERENCE_RULE } from './image-reference.ts';
 
 /** A Docker image reference; anything else never reaches the Engine API (see image-reference.ts). */
@@ -124,6 +125,39 @@ export const MIN_SCREEN = [320, 200] as const;
 export const MAX_SCREEN = [4096, 4096] as const;
 export const DEFAULT_SCREEN: [number, number] = [1920, 1080];
 
+/** One OSWorld-style setup step: `{type, parameters}`; parameters are checked per type. */
+const setupStep = t.Object(
+  {
+    type: t.String({ minLength: 1, maxLength: 64 }),
+    parameters: t.Optional(t.Record(t.String({ maxLength: 64 }), t.Unknown())),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * Upstream session-config keys that mean nothing here (its VM pool, cloud providers, ports of its
+ * in-VM server, recording): accepted, and logged once per server (`vm.config_ignored`).
+ */
+export const UPSTREAM_IGNORED = [
+  'connection_type',
+  'host',
+  'port',
+  'region',
+  'pool_size',
+  'pool_reset',
+  'snapshot_name',
+  'use_proxy',
+  'server_port',
+  'chromium_port',
+  'vnc_port',
+  'vlc_port',
+  'recording',
+  'recording_path',
+  'vm_path',
+] as const;
+
+const ignoredValue = t.Union([t.String({ maxLength: 4096 }), t.Number(), t.Boolean(), t.Null()]);
+
 export const vmSessionConfigSchema = t.Object(
   {
     // No default on the tuple itself: TypeBox would fill a one-element array from it
@@ -145,6 +179,39 @@ export const vmSessionConfigSchema = t.Object(
     ),
     memory_mb: t.Optional(t.Integer({ minimum: 128, maximum: 1048576 })),
     cpus: t.Optional(t.Number({ exclusiveMinimum: 0, maximum: 256 })),
+    observation: t.Optional(
+      t.Union(
+        OBSERVATIONS.map((o) => t.Literal(o)),
+        {
+          description:
+            'accessibility_tree / both: the results of vm actions carry accessibility_tree (the ' +
+            "desktop's AT-SPI tree as XML); screenshot (or unset): they do not",
+        },
+      ),
+    ),
+    // Upstream's session config (see README.md, "Upstream session config").
+    setup: t.Optional(
+      t.Array(setupStep, {
+        maxItems: 100,
+        description:
+          'OSWorld-style steps run in the desktop at session create: launch, execute, command, ' +
+          'sleep, open, activate_window',
+      }),
+    ),
+    os_type: t.Optional(
+      t.String({ maxLength: 64, description: 'Ubuntu / Linux (the only desktops here)' }),
+    ),
+    provider: t.Optional(
+      t.String({
+        maxLength: 64,
+        description: 'docker or qemu pick the driver; others are ignored',
+      }),
+    ),
+    headless: t.Optional(t.Boolean({ description: 'Desktops are always headless here' })),
+    client_password: t.Optional(
+      t.String({ maxLength: 256, description: 'Replaces {CLIENT_PASSWORD} in setup commands' }),
+    ),
+    ...Object.fromEntries(UPSTREAM_IGNORED.map((key) => [key, t.Optional(ignoredValue)])),
   },
   { additionalProperties: false },
 );

@@ -11,7 +11,12 @@ import { DockerDriver } from './drivers/docker.ts';
 import type { Driver, DriverName, VmSessionConfig } from './drivers/driver.ts';
 import { QemuDriver } from './drivers/qemu.ts';
 import { ScreenshotEncoder } from './encoder.ts';
-import { vmTools, type VmHandleLike } from './tools.ts';
+import type { Logger } from '../../core/log.ts';
+import { accessibilityTree, OBSERVED_TOOLS, TREE_LIMIT_MS, wantsTree } from './a11y.ts';
+import { checkUpstreamConfig, driverOfProvider, runSetup, type UpstreamConfig } from './setup.ts';
+import { TaskRecord } from './task.ts';
+import { vmTools, type VmHandleLike, type VmToolContext } from './tools.ts';
+import type { ToolDefinition } from '../backend.ts';
 import { X11ClosedError } from './x11/connection.ts';
 
 export { vmConfigSchema };
@@ -19,12 +24,15 @@ export { vmConfigSchema };
 /** A live session: its desktop, and once the desktop died, the 1003 every call answers. */
 class VmHandle implements VmHandleLike {
   private gone: Promise<SessionLostError> | undefined;
+  readonly task: TaskRecord;
 
   constructor(
     readonly info: SessionInfo,
     readonly driver: Driver,
     readonly desktop: Desktop,
-  ) {}
+  ) {
+    this.task = TaskRecord.fromState(info.state);
+  }
 
   async use<T>(fn: (desktop: Desktop) => Promise<T>): Promise<T> {
     if (this.gone || !this.desktop.alive) throw await this.lose();
@@ -47,6 +55,38 @@ class VmHandle implements VmHandleLike {
       );
     })());
   }
+}
+
+/**
+ * Wraps a tool: every call is recorded in the session's task record (`last_action`,
+ * `action_history`), as upstream does for each vm tool (vm:fail counts as a failed action, as
+ * upstream's does); and when the session asks for accessibility-tree observations, the results of
+ * upstream's observed tools carry `accessibility_tree`.
+ */
+function observed(tool: ToolDefinition<any, any>, log: Logger): ToolDefinition<any, any> {
+  const name = `vm:${tool.name}`;
+  const withTree = OBSERVED_TOOLS.has(tool.name);
+  return {
+    ...tool,
+    async run(params, ctx) {
+      const deadline = Date.now() + ctx.timeoutMs;
+      const session = (ctx as unknown as VmToolContext).session as VmHandle;
+      let result: unknown;
+      try {
+        result = await tool.run(params, ctx);
+      } catch (err) {
+        session.task.record(name, false);
+        throw err;
+      }
+      session.task.record(name, tool.name !== 'fail');
+      if (!withTree || !wantsTree(ctx.sessionConfig)) return result;
+      const limit = Math.min(TREE_LIMIT_MS, deadline - Date.now() - 100);
+      const tree = await session.use((d) =>
+        accessibilityTree(d, limit, log, session.info.sessionId),
+      );
+      return { ...(result as object), accessibility_tree: tree };
+    },
+  };
 }
 
 /** The Docker socket named by DOCKER_HOST (unix:// only), else the standard one. */
@@ -100,7 +140,13 @@ export default defineBackendModule({
     }
 
     const driverOf = (info: SessionInfo): Driver =>
-      drivers[(info.config.driver as DriverName | undefined) ?? config.default_driver];
+      drivers[
+        (info.config.driver as DriverName | undefined) ??
+          driverOfProvider(info.config.provider as string | undefined) ??
+          config.default_driver
+      ];
+    /** Upstream config keys already logged as ignored (once per server, not per session). */
+    const warned = new Set<string>();
 
     const checkLimits = (c: VmSessionConfig) => {
       if (c.memory_mb !== undefined && c.memory_mb > config.max_memory_mb) {
@@ -148,13 +194,31 @@ export default defineBackendModule({
       },
 
       async createSession(info) {
-        const c = info.config as unknown as VmSessionConfig;
+        const c = info.config as unknown as VmSessionConfig & UpstreamConfig;
         checkLimits(c);
+        checkUpstreamConfig(c, env.log, warned);
         // The encoder threads start with the first desktop (while it boots), not with the server:
         // a server that never makes one does not carry them.
         encoder.start();
         const driver = driverOf(info);
-        return new VmHandle(info, driver, await driver.create(info, c));
+        const desktop = await driver.create(info, c);
+        if (c.setup?.length) {
+          try {
+            await runSetup(c.setup, {
+              desktop,
+              width: desktop.width,
+              height: desktop.height,
+              clientPassword: c.client_password ?? 'password',
+              log: env.log,
+              sessionId: info.sessionId,
+            });
+          } catch (err) {
+            // A desktop whose task setup failed is not the session that was asked for.
+            await driver.destroy(info, desktop).catch(() => undefined);
+            throw err;
+          }
+        }
+        return new VmHandle(info, driver, desktop);
       },
 
       async restoreSession(info) {
@@ -176,7 +240,9 @@ export default defineBackendModule({
         encoder.close();
       },
 
-      tools: vmTools(),
+      sessionState: (handle) => handle.task.toState(),
+
+      tools: vmTools().map((tool) => observed(tool, env.log)),
     };
   },
 });

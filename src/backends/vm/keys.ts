@@ -119,12 +119,48 @@ const ALIASES: Readonly<Record<string, string>> = {
   browserhome: 'XF86HomePage',
   browsersearch: 'XF86Search',
   sleep: 'XF86Sleep',
+  // The rest of pyautogui's key names (upstream checks keys against that list).
+  browserfavorites: 'XF86Favorites',
+  browserstop: 'XF86Stop',
+  launchmail: 'XF86Mail',
+  launchmediaselect: 'XF86AudioMedia',
+  // Windows' "application 1 / 2" keys are My Computer and Calculator on keyboards (HID AL usages).
+  launchapp1: 'XF86MyComputer',
+  launchapp2: 'XF86Calculator',
+  convert: 'Henkan',
+  nonconvert: 'Muhenkan',
+  kana: 'Hiragana_Katakana',
+  modechange: 'Mode_switch',
+  hangul: 'Hangul',
+  hanguel: 'Hangul',
+  hanja: 'Hangul_Hanja',
+  junja: 'Hangul_Jeonja',
+  fn: 'XF86Fn',
+};
+
+/**
+ * Keysyms outside the sections keysyms.ts is generated from: the Korean mode keys (keysymdef.h,
+ * XK_KOREAN) and XF86Fn (XF86keysym.h defines it through its evdev range, which the generator skips).
+ */
+const EXTRA_KEYSYMS: Readonly<Record<string, number>> = {
+  Hangul: 0xff31,
+  Hangul_Hanja: 0xff34,
+  Hangul_Jeonja: 0xff38,
+  XF86Fn: 0x10081000 + 0x1d0,
+};
+
+/** pyautogui key names no X keysym stands for, and why (answered as 1002 with the reason). */
+const NO_X_KEYSYM: Readonly<Record<string, string>> = {
+  accept:
+    'Windows input-method key VK_ACCEPT; X has no keysym for it (an X input method is driven ' +
+    'by its own keys, e.g. Henkan, Muhenkan, Hangul)',
+  final: 'Windows input-method key VK_FINAL (final-character mode); X has no keysym for it',
 };
 
 /** Multi-character keysym names by their lower-case spelling (`kp_enter` → `KP_Enter`). */
 const LOWER_NAMES: ReadonlyMap<string, number> = (() => {
   const map = new Map<string, number>();
-  for (const [name, value] of Object.entries(KEYSYMS)) {
+  for (const [name, value] of [...Object.entries(KEYSYMS), ...Object.entries(EXTRA_KEYSYMS)]) {
     if (name.length > 1 && !map.has(name.toLowerCase())) map.set(name.toLowerCase(), value);
   }
   return map;
@@ -146,11 +182,12 @@ export function keysymForChar(char: string): number | undefined {
 
 /** One key name → keysym, or undefined when nothing matches. */
 function lookup(name: string): number | undefined {
-  const exact = KEYSYMS[name];
+  // Spellings first: `multiply` is pyautogui's keypad key, not the Latin-1 keysym × of that name.
+  const alias = ALIASES[name.toLowerCase()];
+  if (alias) return KEYSYMS[alias] ?? EXTRA_KEYSYMS[alias];
+  const exact = KEYSYMS[name] ?? EXTRA_KEYSYMS[name];
   if (exact !== undefined) return exact;
   const lower = name.toLowerCase();
-  const alias = ALIASES[lower];
-  if (alias) return KEYSYMS[alias];
   const named = LOWER_NAMES.get(lower);
   if (named !== undefined) return named;
   if ([...name].length === 1) return keysymForChar(name);
@@ -159,6 +196,8 @@ function lookup(name: string): number | undefined {
 }
 
 function unknown(name: string): ParameterError {
+  const why = NO_X_KEYSYM[name.toLowerCase()];
+  if (why) return new ParameterError(`The key "${name}" cannot be pressed here: ${why}.`);
   return new ParameterError(
     `Unknown key name "${name}". Use an X keysym name (Return, Escape, F5, Control_L, a), a ` +
       'common spelling (enter, esc, ctrl, alt, shift, cmd, win, pgdn, up), or one character.',

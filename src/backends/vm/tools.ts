@@ -7,6 +7,8 @@ import type { ToolDefinition } from '../backend.ts';
 import { defineTool } from '../backend.ts';
 import { BUTTONS, type ButtonName, type Desktop, type InputEvent } from './desktop.ts';
 import { keysymForChar, resolveCombo, resolveKey } from './keys.ts';
+import type { TaskRecord } from './task.ts';
+import { taskTools } from './task-tools.ts';
 
 /** What a tool gets as its session handle: the live desktop, checked alive by `use`. */
 export interface VmToolContext {
@@ -18,6 +20,8 @@ export interface VmToolContext {
 export interface VmHandleLike {
   /** Resolves the live desktop, or throws 1003 (and cleans up) when it died. */
   use<T>(fn: (desktop: Desktop) => Promise<T>): Promise<T>;
+  /** The task's record (last action, history, done / failed), persisted as session state. */
+  readonly task: TaskRecord;
 }
 
 const coord = (what: string) => t.Integer({ minimum: -100000, maximum: 100000, description: what });
@@ -242,18 +246,23 @@ export function vmTools(): ToolDefinition<any, any>[] {
     defineTool({
       name: 'scroll',
       description:
-        'Turn the mouse wheel by `clicks` notches (negative = up, positive = down), at (x, y) ' +
-        'or where the pointer is.',
+        'Turn the mouse wheel by `clicks` notches at (x, y), or where the pointer is: positive ' +
+        'scrolls up, negative down (as pyautogui.scroll does).',
       params: object({
         x: t.Optional(coord('Screen x')),
         y: t.Optional(coord('Screen y')),
-        clicks: t.Integer({ minimum: -100, maximum: 100, description: 'Notches; negative = up' }),
+        clicks: t.Integer({
+          minimum: -100,
+          maximum: 100,
+          description: 'Notches; positive = up, negative = down',
+        }),
       }),
       run: async ({ x, y, clicks }, ctx: VmToolContext) =>
         ctx.session.use(async (d) => {
           const p = await optionalPoint(d, x, y);
           const events: InputEvent[] = p.given ? [{ kind: 'move', x: p.x, y: p.y }] : [];
-          for (let i = 0; i < Math.abs(clicks); i++) events.push(...press(clicks < 0 ? 4 : 5));
+          // X buttons 4 and 5 are wheel up and down; pyautogui's positive clicks are up.
+          for (let i = 0; i < Math.abs(clicks); i++) events.push(...press(clicks > 0 ? 4 : 5));
           await d.input(events, ctx.signal);
           return { x: p.x, y: p.y, clicks };
         }),
@@ -316,8 +325,11 @@ export function vmTools(): ToolDefinition<any, any>[] {
     }),
     defineTool({
       name: 'wait',
-      description: 'Wait for the desktop to settle (an app to open, a page to load).',
-      params: object({ seconds: t.Number({ minimum: 0, maximum: 3600 }) }),
+      description:
+        'Wait for the desktop to settle (an app to open, a page to load); 1 s by default.',
+      params: object({
+        seconds: t.Number({ minimum: 0, maximum: 3600, default: 1, description: 'Seconds' }),
+      }),
       run: async ({ seconds }, ctx: VmToolContext) => {
         if (seconds * 1000 > ctx.timeoutMs) {
           throw new ParameterError(
@@ -371,5 +383,6 @@ export function vmTools(): ToolDefinition<any, any>[] {
         });
       },
     }),
+    ...taskTools(),
   ];
 }
