@@ -1,7 +1,6 @@
 // What a vm session config may carry into the host: image names only in the Docker reference
 // grammar (they become Engine API URL paths), nothing a worker could point at host paths,
 // devices, env or networks; and an engine redirect never escapes the request that caused it.
-import { stripUnknownKeys } from '../src/core/validate.ts';
 import { describe, expect, test } from 'bun:test';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +10,7 @@ import { ScreenshotEncoder } from '../src/backends/vm/encoder.ts';
 import { loadConfig } from '../src/config.ts';
 import { ConfigError, ParameterError } from '../src/core/errors.ts';
 import { silentLogger } from '../src/core/log.ts';
-import { compileValidator } from '../src/core/validate.ts';
+import { compileValidator, stripUnknownKeys } from '../src/core/validate.ts';
 import { buildApp, tempDir } from './helpers.ts';
 import { dockerReachable, SKIP_MESSAGE } from './fixtures/vm/docker.ts';
 
