@@ -29,6 +29,8 @@ function fail(message: string): never {
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 async function main(): Promise<void> {
+  // What the server writes (store, indexes, workspaces) is its own: not readable by other users.
+  process.umask(0o077);
   let args;
   try {
     args = parseArgs({

@@ -1,7 +1,7 @@
 // The composition root: builds every service from a validated config (store, backends, registry,
 // sessions, warmup, executor) and owns start-up and shutdown. main.ts and the tests both use it.
 import { createHash } from 'node:crypto';
-import { mkdirSync, realpathSync } from 'node:fs';
+import { mkdirSync, realpathSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createApp } from './app.ts';
 import type { Backend, BackendModule } from './backends/backend.ts';
@@ -61,7 +61,16 @@ export async function createServices(
   unavailable: Readonly<Record<string, string>> = {},
 ): Promise<Services> {
   const dataDir = resolve(config.data_dir);
-  mkdirSync(dataDir, { recursive: true });
+  // The store, indexes and workspaces are the server's alone: a new data directory is private.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if ((statSync(dataDir).mode & 0o077) !== 0) {
+    log.warn('data_dir.open', {
+      data_dir: dataDir,
+      warning:
+        'the data directory can be read by other users (its store holds session configs); ' +
+        'chmod 700 it',
+    });
+  }
   const instanceId = createHash('sha256').update(realpathSync(dataDir)).digest('hex').slice(0, 16);
   const unlock = lockDataDir(dataDir);
   let store: Store;

@@ -2,7 +2,7 @@
 // that would run code on the host, root inside the sandbox, forged end markers and floods, fork
 // bombs, and processes that clear their environment to dodge a timeout.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import bashModule from '../src/backends/bash/index.ts';
 import { silentLogger } from '../src/core/log.ts';
@@ -365,4 +365,103 @@ test('a bash backend that has not warmed up refuses to start a shell (2003), nev
   };
   const err = await backend!.createSession!(info).catch((e: { code?: number }) => e);
   expect(err.code).toBe(2003);
+});
+
+describe('red-team findings', () => {
+  test('a workspace that takes long to delete does not hold up the server', async () => {
+    const w = 'deep-tree';
+    await create(w);
+    const id = await sessionIdOf(w);
+    const made = await run(
+      w,
+      "python3 -c \"import os\nfor i in range(2000):\n  os.mkdir('d'); os.chdir('d')\" && echo made",
+      60,
+    );
+    expect(made.data.stdout).toBe('made\n');
+    const workspace = join(t.dataDir, 'workspaces', id);
+    const started = performance.now();
+    const destroy = t.post('/session/destroy', { worker_id: w });
+    const slowest = await slowestHealthDuring(destroy);
+    expect((await destroy).body.code).toBe(0);
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(slowest).toBeLessThan(500);
+    expect(existsSync(workspace)).toBe(false);
+  }, 90_000);
+
+  test('host_dirs may not nest, and a host dir reached through a link is not bound', async () => {
+    const outer = tempDir('af-host-');
+    const err = await buildApp({ backends: { bash: { host_dirs: [outer, join(outer, 'in')] } } })
+      .then((a) => a.close())
+      .catch((e) => e);
+    expect(err?.code).toBe(5001);
+    expect(String(err?.message)).toContain('may not nest');
+    const real = tempDir('af-host-real-');
+    const link = join(outer, 'link');
+    symlinkSync(real, link);
+    const linked = await buildApp({ backends: { bash: { host_dirs: [link] } } });
+    try {
+      await linked.post('/warmup', {});
+      const r = await linked.execute('via-link', 'bash:run', { command: `ls -d ${link} 2>&1` });
+      expect(r.body.data.stdout).toContain('No such file');
+    } finally {
+      await linked.close();
+      rmSync(outer, { recursive: true, force: true });
+      rmSync(real, { recursive: true, force: true });
+    }
+  });
+
+  test('an env too large to hand to the shell is 1002 at once', async () => {
+    const started = performance.now();
+    // Each value within its own limit; together 600,000 characters, most of them control bytes
+    // (four characters each once quoted for the shell).
+    const env = Object.fromEntries(
+      Array.from({ length: 20 }, (_, i) => [`V${i}`, '\x7f'.repeat(30000)]),
+    );
+    const r = await create('env-huge', { env });
+    expect(r.status).toBe(400);
+    expect(r.body.code).toBe(1002);
+    expect(r.body.message).toContain('in all');
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  test('the seccomp filter is not a file in the data directory', async () => {
+    const entries = readdirSync(t.dataDir);
+    expect(entries.filter((e) => e.includes('seccomp') || e.endsWith('.bpf'))).toEqual([]);
+  });
+
+  test.skipIf(!ROOT)(
+    'kernel keyrings are refused; a uid is not handed out again after a restart',
+    async () => {
+      const dataDir = tempDir();
+      const first = await buildApp({}, silentLogger, dataDir);
+      const uids: string[] = [];
+      try {
+        await first.post('/warmup', {});
+        const keyctl = await first.execute('keys', 'bash:run', {
+          command:
+            'python3 -c "import ctypes, sys\nr = ctypes.CDLL(None).syscall(250, 0, -4, 0)\nsys.exit(0 if r >= 0 else 7)"; echo "$?"',
+        });
+        expect(keyctl.body.data.stdout.trim()).toBe('7');
+        await first.post('/session/create', { worker_id: 'before', resource_type: 'bash' });
+        uids.push(
+          (await first.execute('before', 'bash:run', { command: 'id -u' })).body.data.stdout,
+        );
+        await first.post('/session/destroy', { worker_id: 'before' });
+      } finally {
+        await first.services.shutdown({ force: true, cleanupSessions: true });
+      }
+      const second = await buildApp({}, silentLogger, dataDir);
+      try {
+        await second.post('/warmup', {});
+        await second.post('/session/create', { worker_id: 'after', resource_type: 'bash' });
+        uids.push(
+          (await second.execute('after', 'bash:run', { command: 'id -u' })).body.data.stdout,
+        );
+        expect(uids[1]).not.toBe(uids[0]);
+      } finally {
+        await second.close();
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -34,8 +34,19 @@ function refusal(name: string): string | undefined {
   return undefined;
 }
 
-/** Throws 1002 naming the first variable a session may not set. */
+/** All of a session's variables together: the shell is handed them in one line it reads. */
+export const MAX_ENV_BYTES = 256 * 1024;
+
+/** Throws 1002 naming the first variable a session may not set, or saying the env is too big. */
 export function checkSessionEnv(env: Record<string, string>): void {
+  let size = 0;
+  for (const [name, value] of Object.entries(env)) size += name.length + value.length + 2;
+  if (size > MAX_ENV_BYTES) {
+    throw new ParameterError(
+      `Invalid session config for bash: env holds ${size} characters in all, above the ` +
+        `${MAX_ENV_BYTES} allowed; pass large data as a file (bash:write_file) instead`,
+    );
+  }
   for (const [name, value] of Object.entries(env)) {
     const why = refusal(name);
     if (why) throw new ParameterError(`Invalid session config for bash: env "${name}" ${why}`);

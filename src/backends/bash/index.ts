@@ -2,18 +2,24 @@
 import { Type as t } from '@sinclair/typebox';
 import {
   chownSync,
+  closeSync,
   existsSync,
   mkdirSync,
   openSync,
   readdirSync,
-  rmSync,
   statSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Backend, BackendEnv, SessionInfo } from '../backend.ts';
 import { defineBackendModule, defineTool } from '../backend.ts';
-import { ExecutionTimeoutError, ParameterError, WarmupError } from '../../core/errors.ts';
+import {
+  ConfigError,
+  ExecutionTimeoutError,
+  ParameterError,
+  WarmupError,
+} from '../../core/errors.ts';
 import { workerUrl } from '../../core/workers.ts';
 import { SessionCgroups } from './cgroups.ts';
 import { ENV_NAME, checkSessionEnv } from './env.ts';
@@ -21,9 +27,10 @@ import { makeWorkspaceDirectory, readWorkspaceFile, writeWorkspaceFile } from '.
 import type { ProbeInput, ProbeResult } from './probe-worker.ts';
 import { killAll, processesWithEnv, uidsInUse } from './processes.ts';
 import { shellPrefix, type SandboxPlan } from './sandbox.ts';
-import { userNamespaceFilter } from './seccomp.ts';
+import { sessionFilter } from './seccomp.ts';
 import { SessionUids } from './session-uids.ts';
 import { ShellSession } from './shell.ts';
+import { Trash } from './trash.ts';
 
 export const bashConfigSchema = t.Object(
   {
@@ -155,6 +162,24 @@ interface BashHandle {
 /** Variables of the server (keys, config) never reach a session: the shell gets a fresh env. */
 const BASE_ENV_FROM_SERVER = ['PATH', 'LANG', 'TZ'] as const;
 
+/**
+ * Host directories sessions share: none may lie inside another (a session could put a link where
+ * the inner one is missing and have the next sandbox bind whatever it points at), and each must
+ * be its own real path (no link on the way, which a session with write access could redirect).
+ */
+function checkHostDirs(dirs: string[]): string[] {
+  for (const a of dirs) {
+    for (const b of dirs) {
+      if (a !== b && !relative(a, b).startsWith('..')) {
+        throw new ConfigError(
+          `backends.bash.host_dirs: "${b}" is inside "${a}"; host directories may not nest`,
+        );
+      }
+    }
+  }
+  return dirs;
+}
+
 /** Where cwd may point, said in the error when it names nothing the session can see. */
 const SESSION_VIEW =
   'in the sandbox a session sees its workspace, its private /tmp, /var/tmp, /run, /root and ' +
@@ -165,19 +190,23 @@ export default defineBackendModule({
   configSchema: bashConfigSchema,
   create(config, env: BackendEnv): Backend<BashHandle> {
     const workspaceRoot = join(env.dataDir, 'workspaces');
+    const trash = new Trash(join(env.dataDir, 'trash'));
+    trash.empty();
     let shellPath = config.shell;
     const plan: SandboxPlan = {
       isolation: undefined, // decided by warmup; until then no shell starts
       bwrapPath: 'bwrap',
       dataDir: env.dataDir,
       hiddenPaths: env.hiddenPaths,
-      hostDirs: config.host_dirs.map((d) => resolve(d)),
+      hostDirs: checkHostDirs(config.host_dirs.map((d) => resolve(d))),
       limits: { ...config.limits },
     };
     /** Set at warmup when the server runs as root and sandboxes: every session its own uid. */
     let uids: SessionUids | undefined;
     /** Set at warmup when cgroups can be made: every session its memory and process caps. */
     let cgroups: SessionCgroups | undefined;
+    /** The seccomp filter, an unlinked file held open (see warmup). */
+    let filterFd: number | undefined;
     // Fixed for the server's lifetime: the operator's variables are exported by each shell.
     const operatorEnv = config.env;
 
@@ -285,7 +314,7 @@ export default defineBackendModule({
         };
       } catch (err) {
         if (uid !== undefined) uids?.release(uid);
-        if (fresh) rmSync(workspace, { recursive: true, force: true });
+        if (fresh) trash.remove(workspace);
         throw err;
       }
     };
@@ -295,7 +324,7 @@ export default defineBackendModule({
       const uid = handle?.uid ?? statSync(workspace, { throwIfNoEntry: false })?.uid;
       if (uid !== undefined) uids?.release(uid);
       cgroups?.release(info.sessionId);
-      rmSync(workspace, { recursive: true, force: true });
+      trash.remove(workspace);
     };
 
     /** A session is handed out only once its shell (and sandbox) has really started. */
@@ -343,14 +372,22 @@ export default defineBackendModule({
         if (probe.prlimitPath) plan.prlimitPath = probe.prlimitPath;
         if (probe.setprivPath) plan.setprivPath = probe.setprivPath;
         if (probe.isolation === 'bwrap') {
-          const filter = userNamespaceFilter();
+          const filter = sessionFilter();
           if (filter) {
-            const path = join(env.dataDir, 'sandbox-userns.bpf');
+            // Kept as an open, unlinked file: nothing on disk a session could ever reach and
+            // rewrite; each start reopens it through /proc (its own read offset).
+            const path = join(env.dataDir, `.seccomp-${process.pid}`);
             writeFileSync(path, filter, { mode: 0o600 });
-            plan.seccompPath = path;
+            filterFd = openSync(path, 'r');
+            unlinkSync(path);
+            plan.seccompPath = `/proc/self/fd/${filterFd}`;
           }
           if (probe.dropToSessionUid) {
-            uids = new SessionUids(config.session_uids.first, config.session_uids.count);
+            uids = new SessionUids(
+              config.session_uids.first,
+              config.session_uids.count,
+              join(env.dataDir, 'session-uids.next'),
+            );
             plan.limits.processes ??= 512;
             for (const name of existsSync(workspaceRoot) ? readdirSync(workspaceRoot) : []) {
               uids.claim(statSync(join(workspaceRoot, name)).uid);
@@ -386,8 +423,7 @@ export default defineBackendModule({
         const keep = new Set(sessions.map((s) => s.sessionId));
         if (existsSync(workspaceRoot)) {
           for (const name of readdirSync(workspaceRoot)) {
-            if (!keep.has(name))
-              rmSync(join(workspaceRoot, name), { recursive: true, force: true });
+            if (!keep.has(name)) trash.remove(join(workspaceRoot, name));
           }
         }
         return new Map(sessions.map((s) => [s.sessionId, 'restored']));
@@ -408,6 +444,7 @@ export default defineBackendModule({
 
       async close() {
         cgroups?.close();
+        if (filterFd !== undefined) closeSync(filterFd);
       },
 
       async detachSession(_info, handle) {

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serveTask } from '../../core/workers.ts';
 import { shellPrefix, type Isolation, type SandboxPlan } from './sandbox.ts';
-import { userNamespaceFilter } from './seccomp.ts';
+import { sessionFilter } from './seccomp.ts';
 
 export interface ProbeInput {
   shell: string;
@@ -42,7 +42,7 @@ function sandboxWorks(
   const dataDir = mkdtempSync(join(workspaceRoot, '.probe-'));
   const workspace = join(dataDir, 'workspaces', 'probe');
   mkdirSync(workspace, { recursive: true, mode: 0o700 });
-  const filter = userNamespaceFilter();
+  const filter = sessionFilter();
   const filterPath = join(dataDir, 'filter.bpf');
   if (filter) writeFileSync(filterPath, filter);
   try {

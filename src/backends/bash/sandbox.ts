@@ -5,7 +5,7 @@
 // own unprivileged uid (setpriv) inside it. Nothing of the session reaches these host-side helpers:
 // they run with the fixed environment the shell starts with (ShellOptions.env), and the session's
 // variables are exported by the shell itself once it runs inside.
-import { existsSync, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export type Isolation = 'bwrap' | 'none';
@@ -86,6 +86,14 @@ function system(): string[] {
 
 const MB = 1024 * 1024;
 
+function isOwnRealPath(dir: string): boolean {
+  try {
+    return realpathSync(dir) === dir && statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function rlimitArgs(prlimit: string | undefined, limits: Limits): string[] {
   if (!prlimit) return [];
   const args: string[] = [];
@@ -123,7 +131,9 @@ export function shellPrefix(plan: SandboxPlan, start: ShellStart): string[] {
   // and only this session's workspace is bound back in, at the same path.
   args.push('--tmpfs', plan.dataDir, '--perms', '0755', '--dir', dirname(workspace));
   args.push('--bind', workspace, workspace);
-  for (const dir of plan.hostDirs) if (existsSync(dir)) args.push('--bind', dir, dir);
+  // Bound only while the path is its own real path: a link on the way (planted by a session in a
+  // shared directory, say) is never followed to another host directory.
+  for (const dir of plan.hostDirs) if (isOwnRealPath(dir)) args.push('--bind', dir, dir);
   for (const hidden of plan.hiddenPaths) {
     if (!existsSync(hidden)) continue;
     if (statSync(hidden).isDirectory()) args.push('--tmpfs', hidden);

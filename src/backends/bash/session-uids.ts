@@ -2,8 +2,10 @@
 // configured range, so a session is an unprivileged user of its own (its process limit counts
 // only its own processes, and it cannot touch another session's files or processes). A
 // session's uid is recorded as the owner of its workspace, so a restart finds it again. Uids are
-// handed out round-robin: a freed one comes back only after the whole range has been used, and
-// never while a process on the host runs as it (another server on the same range, a leftover).
+// handed out round-robin: a freed one comes back only after the whole range has been used (the
+// position survives restarts, in a file of the data directory), and never while a process on the
+// host runs as it (another server on the same range, a leftover).
+import { readFileSync, writeFileSync } from 'node:fs';
 import { ResourceUnavailableError } from '../../core/errors.ts';
 
 /** How long a look at the host's uids stays good: it reads every /proc entry. */
@@ -17,8 +19,16 @@ export class SessionUids {
   constructor(
     readonly first: number,
     readonly count: number,
+    /** Where the round-robin position is kept between runs. */
+    private readonly positionFile?: string,
   ) {
-    this.next = first;
+    let saved = NaN;
+    try {
+      if (positionFile) saved = Number(readFileSync(positionFile, 'utf8'));
+    } catch {
+      // first run
+    }
+    this.next = this.has(saved) ? saved : first;
   }
 
   has(uid: number): boolean {
@@ -44,6 +54,7 @@ export class SessionUids {
       this.next = uid + 1 >= this.first + this.count ? this.first : uid + 1;
       if (!this.used.has(uid) && !running.has(uid)) {
         this.used.add(uid);
+        if (this.positionFile) writeFileSync(this.positionFile, String(this.next), { mode: 0o600 });
         return uid;
       }
     }

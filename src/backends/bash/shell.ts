@@ -167,8 +167,9 @@ export class ShellSession {
     const dirs = [...new Set([this.cwd, this.options.cwd, this.options.home])]
       .map((dir) => `builtin cd -- ${ansiCQuote(dir)} 2>/dev/null`)
       .join(' || ');
+    // The usual umask inside (the server's own is 077).
     return (
-      `${exports}${dirs}; ` +
+      `umask 022; ${exports}${dirs}; ` +
       `__af_m() { local s=$?; builtin printf '\\037__AF_%s__%d %s\\0' "$1" "$s" "$PWD"; ` +
       `builtin printf '\\037__AF_%s__\\0' "$1" >&2; }; readonly -f __af_m; ` +
       `builtin printf '\\037__AF_READY__%s\\0' "$PWD"\n`

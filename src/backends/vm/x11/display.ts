@@ -11,6 +11,8 @@ const SHIFT_L = 0xffe1;
 const SHIFT_R = 0xffe2;
 /** How long X clients get to re-read the keymap before we rebind spare keycodes again. */
 const REBIND_PAUSE_MS = 30;
+/** How long they get to see a keycode newly bound before it is pressed. */
+const MAPPING_SETTLE_MS = 10;
 
 export interface DisplayOptions {
   /** PNG deflate level. */
@@ -265,6 +267,9 @@ export class X11Display {
         await flush();
         this.ownMappingChanges++;
         await this.conn.sync([this.conn.changeKeyboardMapping(keycode, [ev.keysym, ev.keysym])]);
+        // Clients re-read the keymap when its MappingNotify reaches them: a press sent at once
+        // can beat that and be read with the old mapping (no keysym at all).
+        await Bun.sleep(MAPPING_SETTLE_MS);
         stroke = { keycode, shift: false };
       }
       pinned.add(stroke.keycode);
