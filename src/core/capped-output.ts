@@ -21,6 +21,10 @@ export class CappedOutput {
     this.size += part.length;
   }
 
+  get empty(): boolean {
+    return this.size === 0;
+  }
+
   /** The kept bytes, emptying the buffer (output held between two commands goes to the next). */
   take(): Buffer {
     const all = Buffer.concat(this.parts);

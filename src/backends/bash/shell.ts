@@ -231,8 +231,9 @@ export class ShellSession {
     // Two random values: the mark every process of the command inherits (how a timeout finds
     // them; the command can see it), and the nonce of the end marker, which appears only in the
     // line the shell reads, neither in the command's environment nor in any argv.
-    const mark = randomBytes(9).toString('base64url');
-    const nonce = randomBytes(12).toString('base64url');
+    const random = randomBytes(21).toString('base64url');
+    const mark = random.slice(0, 12);
+    const nonce = random.slice(12);
     const marker = `\x1f__AF_${nonce}__`;
     // Where the pid counter stood: a timeout tells the command's unmarked processes from older
     // ones by it (see processesOfCommand). One small read, a few microseconds.
@@ -242,8 +243,8 @@ export class ShellSession {
     let settle!: () => void;
     const finished = new Promise<void>((resolve) => (settle = resolve));
     this.pending = { out, err, settle };
-    out.push(this.strayOut.take());
-    err.push(this.strayErr.take());
+    if (!this.strayOut.empty) out.push(this.strayOut.take());
+    if (!this.strayErr.empty) err.push(this.strayErr.take());
 
     // AGENTFLOW_COMMAND marks every process this command starts (a temporary assignment: it
     // does not persist in the shell), so a timeout kills those, not earlier background jobs. `</dev/null` keeps the command from reading the protocol stream. The eval stays at
