@@ -2,13 +2,8 @@
 // program's widgets appear in the tree the results of vm actions carry, in the XML shape upstream's
 // desktop server answers, with screen coordinates a click can use. Skipped without Docker.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { buildApp, instanceIdOf, type TestApp } from './helpers.ts';
-import {
-  containersOf,
-  dockerReachable,
-  removeContainersOf,
-  SKIP_MESSAGE,
-} from './fixtures/vm/docker.ts';
+import { buildApp, type TestApp } from './helpers.ts';
+import { dockerReachable, closeDesktopApp, SKIP_MESSAGE } from './fixtures/vm/docker.ts';
 
 const reachable = await dockerReachable();
 if (!reachable) console.warn(SKIP_MESSAGE);
@@ -42,7 +37,6 @@ Gtk.main()
 
 withDocker('accessibility tree observations', () => {
   let app: TestApp;
-  let instance: string;
 
   const exec = async (worker: string, action: string, params: unknown = {}) =>
     (await app.post('/execute', { worker_id: worker, action, params, timeout: 30 })).body;
@@ -51,16 +45,9 @@ withDocker('accessibility tree observations', () => {
 
   beforeAll(async () => {
     app = await buildApp({});
-    instance = instanceIdOf(app.dataDir);
   }, SLOW);
 
-  afterAll(async () => {
-    await app?.close();
-    if (instance) {
-      expect(await containersOf(instance)).toEqual([]);
-      await removeContainersOf(instance);
-    }
-  }, SLOW);
+  afterAll(() => closeDesktopApp(app), SLOW);
 
   test(
     "a GTK program's widgets are in the tree every action answers, where a click finds them",

@@ -2,13 +2,8 @@
 // real desktop: pyautogui's scroll direction, vm:wait's default, vm:done / vm:fail recorded in the
 // session. Skipped only when no Docker engine answers.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { buildApp, instanceIdOf, type TestApp } from './helpers.ts';
-import {
-  containersOf,
-  dockerReachable,
-  removeContainersOf,
-  SKIP_MESSAGE,
-} from './fixtures/vm/docker.ts';
+import { buildApp, type TestApp } from './helpers.ts';
+import { dockerReachable, closeDesktopApp, SKIP_MESSAGE } from './fixtures/vm/docker.ts';
 
 const reachable = await dockerReachable();
 if (!reachable) console.warn(SKIP_MESSAGE);
@@ -34,7 +29,6 @@ async function pollFor<T>(
 
 withDocker('vm tools with upstream semantics', () => {
   let app: TestApp;
-  let instance: string;
   const W = 'vm-parity';
 
   const exec = async (action: string, params: unknown = {}, timeout = 30, worker = W) =>
@@ -76,7 +70,6 @@ withDocker('vm tools with upstream semantics', () => {
 
   beforeAll(async () => {
     app = await buildApp({});
-    instance = instanceIdOf(app.dataDir);
     const r = await app.post('/session/create', {
       worker_id: W,
       resource_type: 'vm',
@@ -85,13 +78,7 @@ withDocker('vm tools with upstream semantics', () => {
     expect(r.body.code).toBe(0);
   }, SLOW);
 
-  afterAll(async () => {
-    await app?.close();
-    if (instance) {
-      expect(await containersOf(instance)).toEqual([]);
-      await removeContainersOf(instance);
-    }
-  }, SLOW);
+  afterAll(() => closeDesktopApp(app), SLOW);
 
   test(
     'scroll: positive clicks turn the wheel up (X button 4), negative down (button 5)',

@@ -7,7 +7,7 @@ import { buildApp, instanceIdOf, type TestApp } from './helpers.ts';
 import {
   containersOf,
   dockerReachable,
-  removeContainersOf,
+  closeDesktopApp,
   SKIP_MESSAGE,
 } from './fixtures/vm/docker.ts';
 
@@ -61,13 +61,7 @@ withDocker('upstream session config', () => {
     instance = instanceIdOf(app.dataDir);
   }, SLOW);
 
-  afterAll(async () => {
-    await app?.close();
-    if (instance) {
-      expect(await containersOf(instance)).toEqual([]);
-      await removeContainersOf(instance);
-    }
-  }, SLOW);
+  afterAll(() => closeDesktopApp(app), SLOW);
 
   test(
     'setup steps launch, execute, command, sleep, open and activate_window run at create',

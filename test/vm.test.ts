@@ -10,7 +10,7 @@ import {
   decodePng,
   docker,
   dockerReachable,
-  removeContainersOf,
+  closeDesktopApp,
   SKIP_MESSAGE,
 } from './fixtures/vm/docker.ts';
 
@@ -53,13 +53,7 @@ withDocker('vm backend on Docker', () => {
     expect(r.body.code).toBe(0);
   }, SLOW);
 
-  afterAll(async () => {
-    await app?.close();
-    if (instance) {
-      expect(await containersOf(instance)).toEqual([]);
-      await removeContainersOf(instance);
-    }
-  }, SLOW);
+  afterAll(() => closeDesktopApp(app), SLOW);
 
   test(
     'a screenshot decodes as a PNG of exactly the configured size',
