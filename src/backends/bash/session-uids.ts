@@ -29,6 +29,11 @@ export class SessionUids {
       // first run
     }
     this.next = this.has(saved) ? saved : first;
+    this.save();
+  }
+
+  private save(): void {
+    if (this.positionFile) writeFileSync(this.positionFile, String(this.next), { mode: 0o600 });
   }
 
   has(uid: number): boolean {
@@ -54,7 +59,7 @@ export class SessionUids {
       this.next = uid + 1 >= this.first + this.count ? this.first : uid + 1;
       if (!this.used.has(uid) && !running.has(uid)) {
         this.used.add(uid);
-        if (this.positionFile) writeFileSync(this.positionFile, String(this.next), { mode: 0o600 });
+        this.save();
         return uid;
       }
     }
