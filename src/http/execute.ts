@@ -63,10 +63,13 @@ export const executeRoutes = (deps: AppDeps, prefix: string) =>
         }
         const stopOnError = body.stop_on_error ?? true;
         const run = (a: (typeof body.actions)[number]) =>
+          // Field by field: who calls and for which worker never come from the action itself.
           runOne(deps, request, {
+            action: a.action,
+            params: a.params,
+            timeout: a.timeout,
             workerId: body.worker_id,
             caller: requestCaller(request, body.worker_id),
-            ...a,
           }).then((r) => r.envelope);
         let results: (Envelope | null)[];
         if (body.parallel) {
