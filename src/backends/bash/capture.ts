@@ -5,10 +5,10 @@
 // look like a marker but are not followed by a well-formed trailer are output like any other.
 import { CappedOutput } from '../../core/capped-output.ts';
 
-/** The trailer after a marker, NUL-terminated: "<status> <last pid> <cwd>" on stdout (a path is
- * at most 4 KiB), nothing on stderr. */
-const MAX_TRAILER = 4096 + 32;
-export const STDOUT_TRAILER = /^\d{1,3} \d{1,10} \//;
+/** The trailer after a marker, NUL-terminated: "<status> <cwd>" on stdout (a path is at most
+ * 4 KiB), nothing on stderr. */
+const MAX_TRAILER = 4096 + 16;
+export const STDOUT_TRAILER = /^\d{1,3} \//;
 export const STDERR_TRAILER = /^$/;
 const EMPTY = Buffer.alloc(0);
 
@@ -56,7 +56,7 @@ export class StreamCapture {
         const room = MAX_TRAILER - have.length;
         const end = nextNul();
         if (end >= 0 && end - pos < room) {
-          const head = Buffer.concat([have, data.subarray(pos, Math.min(end, pos + 16))]);
+          const head = Buffer.concat([have, data.subarray(pos, Math.min(end, pos + 8))]);
           if (this.trailerStart.test(head.toString('latin1'))) {
             this.done = Buffer.concat([have, data.subarray(pos, end)]).toString('utf8');
             this.trailer = undefined;

@@ -1,6 +1,6 @@
 // Finding processes by the marks in their environment (read from /proc): a timed-out command's
 // processes, a destroyed session's daemonised leftovers, and what a previous server left behind.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 
 function allPids(): number[] {
   const pids: number[] = [];
@@ -84,31 +84,88 @@ export function processesWithEnv(
   return found;
 }
 
-/** A process's pid in its own (innermost) pid namespace: the last value of NSpid. */
-function pidInItsNamespace(pid: number): number | undefined {
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on every Linux ABI in use). */
+const TICKS_PER_SECOND = 100;
+
+/** When the process started, in clock ticks since boot (field 22 of /proc/<pid>/stat). */
+export function startTicks(pid: number): number | undefined {
   try {
-    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
-    const line = status.slice(
-      status.indexOf('NSpid:') + 6,
-      status.indexOf('\n', status.indexOf('NSpid:')),
-    );
-    return Number(line.trim().split(/\s+/).pop());
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) may hold spaces and parentheses: count from its closing one.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[19]);
   } catch {
     return undefined;
   }
 }
 
+/** Now, in the same clock ticks since boot, less `agoMs`. */
+export function ticksSinceBoot(agoMs = 0): number {
+  const uptime = Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]);
+  return Math.floor((uptime - agoMs / 1000) * TICKS_PER_SECOND);
+}
+
+let loadavg: number | undefined;
+const loadavgBuffer = Buffer.alloc(128);
+
+/**
+ * The pid the kernel handed out last (pids are handed out in increasing order, then wrap): the
+ * last field of /proc/loadavg, read through a descriptor kept open (it is read per command).
+ */
+export function lastPid(): number {
+  loadavg ??= openSync('/proc/loadavg', 'r');
+  const n = readSync(loadavg, loadavgBuffer, 0, loadavgBuffer.length, 0);
+  const text = loadavgBuffer.toString('latin1', 0, n).trim();
+  return Number(text.slice(text.lastIndexOf(' ') + 1));
+}
+
+/** When a command began: the tick (floored) and the last pid handed out before it. */
+export interface CommandStart {
+  tick: number;
+  lastPid: number;
+}
+
+/** Ticks either side of the command's start where only pid order can tell (uptime is rounded). */
+const AMBIGUOUS_TICKS = 2;
+
+/**
+ * Whether a process started after the command did. Ticks are 10 ms and /proc/uptime is rounded
+ * down to one, so near the command's start tick only pid order tells: a process there is newer
+ * when its pid came after the last one handed out before the command (or far below it: the
+ * counter wrapped). Well past that tick it is newer; well before, older.
+ */
+function startedSince(pid: number, since: CommandStart): boolean {
+  const tick = startTicks(pid);
+  if (tick === undefined) return false;
+  if (tick > since.tick + AMBIGUOUS_TICKS) return true;
+  if (tick < since.tick - AMBIGUOUS_TICKS) return false;
+  // The counter wraps at pid_max (32768 on many machines): a pid far below the last one was
+  // handed out after a wrap, so after the command started.
+  return pid > since.lastPid || since.lastPid - pid > pidMax() / 2;
+}
+
+let pidMaxValue: number | undefined;
+
+function pidMax(): number {
+  if (pidMaxValue === undefined) {
+    try {
+      pidMaxValue = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1')) || 32768;
+    } catch {
+      pidMaxValue = 32768;
+    }
+  }
+  return pidMaxValue;
+}
+
 /**
  * The processes a command started, among `candidates`: those carrying its mark, and those that
- * carry no command mark at all (`env -i` cleared it) but came after `lastPid`, the last pid the
- * shell's pid namespace had handed out when the previous command ended (pids are handed out in
- * increasing order; a session never gets near the namespace's pid_max). Jobs of earlier
- * commands keep their own mark, or came before, and are spared.
+ * carry no command mark at all (`env -i` cleared it) but started after the command did. Jobs of
+ * earlier commands keep their own mark, or started before, and are spared.
  */
 export function processesOfCommand(
   candidates: readonly number[],
   mark: string,
-  lastPid: number,
+  since: CommandStart,
 ): number[] {
   const own = Buffer.from(`\0AGENTFLOW_COMMAND=${mark}\0`);
   const any = Buffer.from('\0AGENTFLOW_COMMAND=');
@@ -121,8 +178,7 @@ export function processesOfCommand(
     } catch {
       continue; // exited
     }
-    if (env.includes(own)) found.push(pid);
-    else if (!env.includes(any) && (pidInItsNamespace(pid) ?? 0) > lastPid) found.push(pid);
+    if (env.includes(own) || (!env.includes(any) && startedSince(pid, since))) found.push(pid);
   }
   return found;
 }

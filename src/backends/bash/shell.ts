@@ -7,7 +7,15 @@ import { closeSync } from 'node:fs';
 import { BackendError, SessionStateError } from '../../core/errors.ts';
 import { CappedOutput } from '../../core/capped-output.ts';
 import { STDERR_TRAILER, STDOUT_TRAILER, StreamCapture } from './capture.ts';
-import { descendantsOf, killAll, processesOfCommand, processesWithEnv } from './processes.ts';
+import {
+  descendantsOf,
+  killAll,
+  lastPid,
+  processesOfCommand,
+  type CommandStart,
+  processesWithEnv,
+  ticksSinceBoot,
+} from './processes.ts';
 
 export interface RunResult {
   stdout: string;
@@ -87,12 +95,6 @@ export class ShellSession {
   private readyState: 'waiting' | 'ready' = 'waiting';
   private preReady = Buffer.alloc(0);
   private readyWaiter: (() => void) | undefined;
-  /**
-   * The last pid handed out in the shell's pid namespace when the previous command ended (the
-   * shell reports it with each end marker): a timeout tells the unmarked processes of the
-   * command from older ones by it.
-   */
-  private lastPid = 0;
   /** Set by kill(): the session is being destroyed or detached, not just this command. */
   private closed = false;
   cwd: string;
@@ -168,12 +170,9 @@ export class ShellSession {
     // The usual umask inside (the server's own is 077).
     return (
       `umask 022; ${exports}${dirs}; ` +
-      `__af_p() { builtin read -r _ _ _ _ __af_l </proc/loadavg 2>/dev/null; }; ` +
-      `__af_m() { local s=$? __af_l=0; __af_p; ` +
-      `builtin printf '\\037__AF_%s__%d %d %s\\0' "$1" "$s" "$__af_l" "$PWD"; ` +
-      `builtin printf '\\037__AF_%s__\\0' "$1" >&2; }; readonly -f __af_p __af_m; ` +
-      `__af_l=0; __af_p; builtin printf '\\037__AF_READY__%d %s\\0' "$__af_l" "$PWD"; ` +
-      `unset __af_l\n`
+      `__af_m() { local s=$?; builtin printf '\\037__AF_%s__%d %s\\0' "$1" "$s" "$PWD"; ` +
+      `builtin printf '\\037__AF_%s__\\0' "$1" >&2; }; readonly -f __af_m; ` +
+      `builtin printf '\\037__AF_READY__%s\\0' "$PWD"\n`
     );
   }
 
@@ -200,10 +199,7 @@ export class ShellSession {
         if (this.preReady.length > MAX_PRE_READY) this.killShell(false);
         return;
       }
-      const ready = this.preReady.subarray(at + READY.length, end).toString('utf8');
-      const space = ready.indexOf(' ');
-      this.lastPid = Number(ready.slice(0, space)) || 0;
-      this.cwd = ready.slice(space + 1);
+      this.cwd = this.preReady.subarray(at + READY.length, end).toString('utf8');
       this.options.onProcesses?.([this.proc.pid, ...descendantsOf(this.proc.pid)]);
       this.readyState = 'ready';
       this.readyWaiter?.();
@@ -239,6 +235,9 @@ export class ShellSession {
     const mark = random.slice(0, 12);
     const nonce = random.slice(12);
     const marker = `\x1f__AF_${nonce}__`;
+    // Where the pid counter stood: a timeout tells the command's unmarked processes from older
+    // ones by it (see processesOfCommand). One small read, a few microseconds.
+    const pidBefore = lastPid();
     const out = new StreamCapture(Buffer.from(marker), this.options.outputLimit, STDOUT_TRAILER);
     const err = new StreamCapture(Buffer.from(marker), this.options.outputLimit, STDERR_TRAILER);
     let settle!: () => void;
@@ -263,7 +262,8 @@ export class ShellSession {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      void this.interrupt(mark, this.lastPid, finished);
+      const since = { tick: ticksSinceBoot(performance.now() - started), lastPid: pidBefore };
+      void this.interrupt(mark, since, finished);
     }, timeoutMs);
     await finished;
     clearTimeout(timer);
@@ -271,12 +271,9 @@ export class ShellSession {
 
     let exitCode: number | null = null;
     if (out.done !== undefined) {
-      // "<status> <last pid> <cwd>"
-      const first = out.done.indexOf(' ');
-      const second = out.done.indexOf(' ', first + 1);
-      exitCode = Number(out.done.slice(0, first));
-      this.lastPid = Number(out.done.slice(first + 1, second)) || this.lastPid;
-      this.cwd = out.done.slice(second + 1);
+      const space = out.done.indexOf(' ');
+      exitCode = Number(out.done.slice(0, space));
+      this.cwd = out.done.slice(space + 1);
     } else if (this.exited) {
       exitCode = this.proc.exitCode ?? (timedOut ? 137 : null);
     }
@@ -303,13 +300,13 @@ export class ShellSession {
    * started since it began); if the shell itself is still busy (a builtin loop) after a short
    * grace, kill it too — the next command respawns it.
    */
-  private async interrupt(mark: string, lastPid: number, finished: Promise<void>) {
+  private async interrupt(mark: string, since: CommandStart, finished: Promise<void>) {
     // In a sandbox every process of the session stays in the shell's tree (bash is the pid
     // namespace's init). Without one, a command's daemons may have left it: those are found
     // machine-wide by their mark. A command that keeps forking (a fork bomb) is swept again
     // until nothing of it is left, a bounded number of times.
     for (let pass = 0; pass < KILL_PASSES; pass++) {
-      const victims = processesOfCommand(descendantsOf(this.proc.pid), mark, lastPid);
+      const victims = processesOfCommand(descendantsOf(this.proc.pid), mark, since);
       if (this.options.sweepLeftovers) {
         victims.push(...processesWithEnv('AGENTFLOW_COMMAND', mark));
       }
