@@ -247,7 +247,8 @@ export class ShellSession {
     if (!this.strayErr.empty) err.push(this.strayErr.take());
 
     // AGENTFLOW_COMMAND marks every process this command starts (a temporary assignment: it
-    // does not persist in the shell), so a timeout kills those, not earlier background jobs. `</dev/null` keeps the command from reading the protocol stream. The eval stays at
+    // does not persist in the shell), so a timeout kills those, not earlier background jobs.
+    // `</dev/null` keeps the command from reading the protocol stream. The eval stays at
     // top level so `declare`, `local` errors and `return` behave as in a plain shell; __af_m
     // prints the status and $PWD after the marker, NUL-terminated (a path may hold any byte).
     const line = `AGENTFLOW_COMMAND=${mark} eval ${ansiCQuote(command)} </dev/null;__af_m ${nonce}\n`;
