@@ -174,19 +174,32 @@ export class SessionCgroups {
     if (attempt < 50) this.free.push(slot);
   }
 
-  /** The server stops: removes every slot nothing runs in any more and, if it empties, the root. */
-  close(): void {
-    for (const c of this.controllers) {
-      for (const slot of [...this.free, ...this.slots.values()]) rmdirQuietly(join(c.root, slot));
-      rmdirQuietly(c.root);
+  /**
+   * The server stops: removes every slot and, once empty, the root. Killed sessions take a moment
+   * to leave their slots, so this waits for them a little (at most ~1 s).
+   */
+  async close(): Promise<void> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      let left = 0;
+      for (const c of this.controllers) {
+        for (const slot of [...this.free, ...this.slots.values()]) {
+          if (!rmdirQuietly(join(c.root, slot))) left++;
+        }
+        if (!rmdirQuietly(c.root)) left++;
+      }
+      if (left === 0) return;
+      await Bun.sleep(50);
     }
   }
 }
 
-function rmdirQuietly(dir: string): void {
+/** Whether `dir` is gone now (removed, or it was not there). */
+function rmdirQuietly(dir: string): boolean {
   try {
     rmdirSync(dir);
-  } catch {
-    // busy (a session's processes are still in it) or gone
+    return true;
+  } catch (err) {
+    // busy: a session's processes are still in it
+    return (err as { code?: string }).code === 'ENOENT';
   }
 }

@@ -443,7 +443,7 @@ export default defineBackendModule({
       },
 
       async close() {
-        cgroups?.close();
+        await cgroups?.close();
         if (filterFd !== undefined) closeSync(filterFd);
       },
 
