@@ -27,7 +27,8 @@ fi
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
-# The Debian mirror apt is configured with (deb822 .sources or the classic sources.list).
+# The Debian mirror apt is configured with (deb822 .sources or the classic sources.list); empty
+# when there is none (then DEBIAN_MIRROR must say).
 detect_mirror() {
   local uri
   uri=$(grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
@@ -37,7 +38,7 @@ detect_mirror() {
       awk '{ for (i = 2; i <= NF; i++) if ($i !~ /^\[/) { print $i; exit } }' |
       grep -v -- '-security' | head -n1 || true)
   fi
-  echo "${uri:-http://deb.debian.org/debian}"
+  echo "$uri"
 }
 
 build_base() {
@@ -47,6 +48,10 @@ build_base() {
   fi
   local mirror rootfs
   mirror=${DEBIAN_MIRROR:-$(detect_mirror)}
+  if [ -z "$mirror" ]; then
+    log "no Debian mirror found in /etc/apt (sources.list or sources.list.d): set DEBIAN_MIRROR"
+    exit 1
+  fi
   rootfs=$(mktemp -d /tmp/agentflow-rootfs.XXXXXX)
   trap 'rm -rf "$rootfs"' EXIT
   log "debootstrap $SUITE from $mirror (a few minutes)"
