@@ -136,10 +136,14 @@ export class Executor {
       // Warming the backend or creating a temporary session may outlast the timeout: the answer
       // does not wait for them (the work, once it gets there, finds its deadline passed).
       const made: Progress = { step: `warming up ${tool.resourceType}` };
+      // One backstop for the whole call: at `abandonAt` the tool's signal is aborted and the call
+      // answered 2002, wherever it is (warming, creating its session, queued or running).
+      const abort = new AbortController();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () =>
+          () => {
+            abort.abort();
             reject(
               new ExecutionTimeoutError(
                 made.step === 'running'
@@ -147,11 +151,12 @@ export class Executor {
                   : `${tool.fullName} had not run when its timeout ran out: ${made.step} took ` +
                       'too long. Retry with a longer timeout.',
               ),
-            ),
+            );
+          },
           Math.max(1, deadlines.abandonAt - Date.now()),
         );
       });
-      const work = this.perform(tool, params, req.workerId, caller, deadlines, meta, made);
+      const work = this.perform(tool, params, req.workerId, caller, deadlines, meta, made, abort);
       const stopTimer = () => clearTimeout(timer);
       work.then(stopTimer, stopTimer);
       // Over when the tool has ended and its temporary session, if any, is destroyed.
@@ -196,6 +201,7 @@ export class Executor {
     deadlines: ReturnType<typeof callDeadlines>,
     meta: Partial<ExecutionMeta>,
     made: Progress,
+    abort: AbortController,
   ): Promise<unknown> {
     await this.warmup.ensure(tool.resourceType);
     const session = this.sessions.get(workerId, tool.resourceType);
@@ -206,7 +212,7 @@ export class Executor {
         meta.session_id = session.id;
         this.sessions.touch(session);
       }
-      return this.invoke(tool, params, session, caller, deadlines);
+      return this.invoke(tool, params, session, caller, deadlines, abort.signal);
     }
     let s = session;
     if (!s) {
@@ -219,17 +225,18 @@ export class Executor {
     const target = s;
     // A call still queued when it should be stopping never starts.
     return this.sessions.run(target, deadlines.stopBy, () =>
-      this.invoke(tool, params, target, caller, deadlines),
+      this.invoke(tool, params, target, caller, deadlines, abort.signal),
     );
   }
 
-  /** Runs the handler until its stop deadline; one still running at `abandonAt` is abandoned (2002). */
+  /** Runs the handler with the time left until its stop deadline (the backstop is execute's). */
   private invoke(
     tool: RegisteredTool,
     params: Record<string, unknown>,
     session: Session | undefined,
     caller: Caller,
     deadlines: ReturnType<typeof callDeadlines>,
+    signal: AbortSignal,
   ): Promise<unknown> {
     const now = Date.now();
     if (now >= deadlines.stopBy) {
@@ -238,34 +245,17 @@ export class Executor {
         new ExecutionTimeoutError(`${tool.fullName} had no time left to run within its timeout.`),
       );
     }
-    const timeoutMs = Math.max(1, deadlines.stopBy - now);
-    const abort = new AbortController();
     const ctx: ToolContext<unknown> = {
       session: session?.handle,
       sessionId: session?.id ?? null,
       sessionConfig: session?.info.config ?? null,
       workerId: caller.workerId,
       caller,
-      timeoutMs,
-      signal: abort.signal,
+      timeoutMs: Math.max(1, deadlines.stopBy - now),
+      signal,
     };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const backstop = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => {
-          abort.abort();
-          reject(
-            new ExecutionTimeoutError(
-              `${tool.fullName} did not finish within its timeout and was abandoned.`,
-            ),
-          );
-        },
-        Math.max(1, deadlines.abandonAt - now),
-      );
-    });
-    // Through a promise, so a handler that throws synchronously still clears the backstop.
-    const work = Promise.resolve().then(() => tool.definition.run(params, ctx));
-    return Promise.race([work, backstop]).finally(() => clearTimeout(timer));
+    // Through a promise, so a handler that throws synchronously is a rejection like any other.
+    return Promise.resolve().then(() => tool.definition.run(params, ctx));
   }
 }
 
