@@ -71,18 +71,24 @@ export function processesWithEnv(
   candidates: readonly number[] = allPids(),
 ): number[] {
   const needle = Buffer.from(`\0${name}=${value}\0`);
-  const found: number[] = [];
-  for (const pid of candidates) {
-    if (pid === process.pid) continue;
-    try {
-      const env = Buffer.concat([Buffer.from('\0'), readFileSync(`/proc/${pid}/environ`)]);
-      if (env.includes(needle)) found.push(pid);
-    } catch {
-      // exited, or not ours to read
-    }
-  }
-  return found;
+  return candidates.filter((pid) => environOf(pid)?.includes(needle));
 }
+
+/**
+ * A process's environment as it was exec'd, each entry NUL-delimited on both sides (so a search
+ * for `\0NAME=value\0` matches whole entries); undefined for this process, one that exited, or
+ * one not ours to read.
+ */
+function environOf(pid: number): Buffer | undefined {
+  if (pid === process.pid) return undefined;
+  try {
+    return Buffer.concat([NUL, readFileSync(`/proc/${pid}/environ`)]);
+  } catch {
+    return undefined;
+  }
+}
+
+const NUL = Buffer.from('\0');
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on every Linux ABI in use). */
 const TICKS_PER_SECOND = 100;
@@ -169,16 +175,9 @@ export function processesOfCommand(
 ): number[] {
   const own = Buffer.from(`\0AGENTFLOW_COMMAND=${mark}\0`);
   const any = Buffer.from('\0AGENTFLOW_COMMAND=');
-  const found: number[] = [];
-  for (const pid of candidates) {
-    if (pid === process.pid) continue;
-    let env: Buffer;
-    try {
-      env = Buffer.concat([Buffer.from('\0'), readFileSync(`/proc/${pid}/environ`)]);
-    } catch {
-      continue; // exited
-    }
-    if (env.includes(own) || (!env.includes(any) && startedSince(pid, since))) found.push(pid);
-  }
-  return found;
+  return candidates.filter((pid) => {
+    const env = environOf(pid);
+    if (!env) return false;
+    return env.includes(own) || (!env.includes(any) && startedSince(pid, since));
+  });
 }
