@@ -275,11 +275,16 @@ export default defineBackendModule({
       try {
         if (uids) {
           const owner = statSync(workspace).uid;
-          if (uids.has(owner)) uids.claim(owner);
-          uid = uids.has(owner) ? owner : uids.take(uidsInUse);
-          if (uid !== owner && fresh) chownSync(workspace, uid, uid);
-          // A workspace from a run without session uids: hand all of it to the session (rare).
-          else if (uid !== owner) Bun.spawnSync(['chown', '-R', '-P', `${uid}:${uid}`, workspace]);
+          if (uids.has(owner)) {
+            uids.claim(owner);
+            uid = owner;
+          } else {
+            uid = uids.take(uidsInUse);
+            // A new workspace is empty; one from a run without session uids is handed over
+            // whole (rare).
+            if (fresh) chownSync(workspace, uid, uid);
+            else Bun.spawnSync(['chown', '-R', '-P', `${uid}:${uid}`, workspace]);
+          }
         }
         const cwd = startDir(info, workspace, uid);
         const seccomp = plan.seccompPath;
