@@ -73,6 +73,9 @@ export class ExecutionTimeoutError extends AgentFlowError {
   override readonly status = 504;
 }
 
+/** The caller gave the call up (an MCP cancellation): stopped the way a timeout stops it. */
+export class ExecutionCancelledError extends ExecutionTimeoutError {}
+
 export class WarmupError extends AgentFlowError {
   override readonly code = 2003;
   override readonly status = 503;

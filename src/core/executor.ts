@@ -2,7 +2,13 @@
 // worker's session (or make a temporary one), run it under a deadline, and report meta.
 import type { ToolContext } from '../backends/backend.ts';
 import { callerOf, type Caller } from './auth.ts';
-import { AgentFlowError, ExecutionTimeoutError, InternalError, ParameterError } from './errors.ts';
+import {
+  AgentFlowError,
+  ExecutionCancelledError,
+  ExecutionTimeoutError,
+  InternalError,
+  ParameterError,
+} from './errors.ts';
 import type { Gate } from './gate.ts';
 import type { Session } from './session.ts';
 import type { SessionManager } from './sessions.ts';
@@ -20,6 +26,11 @@ export interface ExecuteRequest {
    * (never admin), so a path that forgets to set it fails closed.
    */
   caller?: Caller;
+  /**
+   * Aborted when the caller gives up (an MCP client's notifications/cancelled, or its closed
+   * stream): the call is stopped as at its timeout, and answers 2002.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ExecutionMeta {
@@ -140,7 +151,12 @@ export class Executor {
       // answered 2002, wherever it is (warming, creating its session, queued or running).
       const abort = new AbortController();
       let timer: ReturnType<typeof setTimeout> | undefined;
+      let cancel = noop;
       const deadline = new Promise<never>((_, reject) => {
+        cancel = () => {
+          abort.abort();
+          reject(new ExecutionCancelledError(`${tool.fullName} was cancelled by its caller.`));
+        };
         timer = setTimeout(
           () => {
             abort.abort();
@@ -156,8 +172,13 @@ export class Executor {
           Math.max(1, deadlines.abandonAt - Date.now()),
         );
       });
+      if (req.signal?.aborted) cancel();
+      req.signal?.addEventListener('abort', cancel, { once: true });
       const work = this.perform(tool, params, req.workerId, caller, deadlines, meta, made, abort);
-      const stopTimer = () => clearTimeout(timer);
+      const stopTimer = () => {
+        clearTimeout(timer);
+        req.signal?.removeEventListener('abort', cancel);
+      };
       work.then(stopTimer, stopTimer);
       // Over when the tool has ended and its temporary session, if any, is destroyed.
       const finished = work

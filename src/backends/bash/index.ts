@@ -475,14 +475,17 @@ export default defineBackendModule({
             { additionalProperties: false },
           ),
           returns: runResult,
-          async run({ command, timeout }, ctx: { session: BashHandle; timeoutMs: number }) {
+          async run(
+            { command, timeout },
+            ctx: { session: BashHandle; timeoutMs: number; signal: AbortSignal },
+          ) {
             if (command.includes('\0'))
               throw new ParameterError('command must not contain NUL bytes');
             const limit = Math.min(
               ctx.timeoutMs,
               timeout === undefined ? Infinity : timeout * 1000,
             );
-            const run = await ctx.session.shell.run(command, limit);
+            const run = await ctx.session.shell.run(command, limit, ctx.signal);
             const result = { ...run, return_code: run.exit_code };
             if (result.timed_out) {
               throw new ExecutionTimeoutError(

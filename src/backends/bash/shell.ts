@@ -222,7 +222,7 @@ export class ShellSession {
   }
 
   /** Runs one command; never rejects for the command's own failures. */
-  async run(command: string, timeoutMs: number): Promise<RunResult> {
+  async run(command: string, timeoutMs: number, signal?: AbortSignal): Promise<RunResult> {
     if (this.pending) throw new Error('ShellSession.run called while a command is running');
     if (this.closed) throw new SessionStateError('The session was destroyed.');
     if (this.exited) this.respawn();
@@ -261,13 +261,19 @@ export class ShellSession {
     }
 
     let timedOut = false;
-    const timer = setTimeout(() => {
+    // The deadline, or the caller giving up first (its signal): the command is stopped alike.
+    const stop = () => {
+      if (timedOut) return;
       timedOut = true;
       const since = { tick: ticksSinceBoot(performance.now() - started), lastPid: pidBefore };
       void this.interrupt(mark, since, finished);
-    }, timeoutMs);
+    };
+    const timer = setTimeout(stop, timeoutMs);
+    if (signal?.aborted) stop();
+    signal?.addEventListener('abort', stop, { once: true });
     await finished;
     clearTimeout(timer);
+    signal?.removeEventListener('abort', stop);
     this.pending = undefined;
 
     let exitCode: number | null = null;
