@@ -14,6 +14,7 @@ import {
 } from './http/envelope.ts';
 import { executeRoutes } from './http/execute.ts';
 import { initRoutes } from './http/init.ts';
+import { mcpRoutes } from './http/mcp.ts';
 import { scopes } from './http/scope.ts';
 import { serviceRoutes } from './http/service.ts';
 import { sessionRoutes } from './http/sessions.ts';
@@ -42,7 +43,8 @@ export function createApp(deps: AppDeps) {
       .use(executeRoutes(deps, prefix))
       .use(sessionRoutes(deps, prefix))
       .use(initRoutes(deps, prefix))
-      .use(toolRoutes(deps, prefix));
+      .use(toolRoutes(deps, prefix))
+      .use(mcpRoutes(deps, prefix));
 
   // standardHostname false: Elysia finds the path after "http://" instead of guessing that the
   // host is at least four characters long ("http://a/swagger/execute" routed as /execute).

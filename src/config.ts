@@ -87,6 +87,18 @@ export const configSchema = t.Object(
       max_body_bytes: t.Integer({ default: 16 * 1024 * 1024, minimum: 1024 }),
       max_batch_actions: t.Integer({ default: 100, minimum: 1 }),
     }),
+    mcp: section({
+      max_sessions: t.Integer({
+        default: 256,
+        minimum: 1,
+        description: 'MCP sessions open at once on /mcp; a new one past it answers 2004',
+      }),
+      idle_timeout_seconds: t.Number({
+        default: 1800,
+        exclusiveMinimum: 0,
+        description: 'An MCP session with no request for this long is ended',
+      }),
+    }),
     shutdown: section({
       drain_timeout_seconds: t.Number({ default: 30, minimum: 0 }),
     }),

@@ -11,6 +11,7 @@ import { VERSION } from './version.ts';
 const HELP = `agentflow-server ${VERSION} — tool-execution server for AI agents
 
 Usage: agentflow-server [options]
+       agentflow-server mcp --url <server>/mcp --key <key>   (stdio MCP bridge; mcp --help)
 
 Options:
   --config <file>     JSON config file (also AGENTFLOW_CONFIG)
@@ -29,6 +30,10 @@ function fail(message: string): never {
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'mcp') {
+    const { runBridge } = await import('./mcp-bridge.ts');
+    process.exit(await runBridge(process.argv.slice(3), process.env));
+  }
   // What the server writes (store, indexes, workspaces) is its own: not readable by other users.
   process.umask(0o077);
   let args;

@@ -1,0 +1,409 @@
+// /mcp end to end: the SDK's own Client and Streamable HTTP transport against the real server
+// process (tools, state, queueing, timeout, cancellation, keys, Origin, protocol revisions), the
+// stdio bridge through the SDK's StdioClientTransport, and vm screenshots as image content.
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ROOT,
+  cleanupServers,
+  processesOfSessionIn,
+  startServer,
+  tempDir,
+  type ServerProcess,
+} from './helpers.ts';
+import { decodePng, dockerReachable, SKIP_MESSAGE } from './fixtures/vm/docker.ts';
+
+const ADMIN = 'mcp-admin-key-0123456789';
+const ROLLOUT = 'mcp-rollout-key-0123456789';
+const CONFIG = {
+  api_key: ADMIN,
+  api_keys: [{ key: ROLLOUT, name: 'rollout', scope: 'worker', workers: 'rollout-*' }],
+  backends: { vm: { enabled: false }, rag: { enabled: false } },
+};
+
+const servers: ServerProcess[] = [];
+let server: ServerProcess;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  server = await startServer({ dataDir: tempDir('af-mcp-'), config: CONFIG });
+  servers.push(server);
+});
+afterAll(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
+  await cleanupServers(servers);
+});
+
+/** An SDK client connected to /mcp with these headers (closed after the file). */
+async function connect(headers: Record<string, string>, url = `${server.url}/mcp`) {
+  const client = new Client({ name: 'agentflow-test', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
+  await client.connect(transport);
+  clients.push(client);
+  return { client, transport };
+}
+
+const asAdmin = (worker?: string) =>
+  connect({ authorization: `Bearer ${ADMIN}`, ...(worker ? { 'x-worker-id': worker } : {}) });
+
+const textOf = (r: CallToolResult) =>
+  r.content
+    .filter((c) => c.type === 'text')
+    .map((c) => (c as { text: string }).text)
+    .join('\n');
+
+async function run(client: Client, command: string, extra: Record<string, unknown> = {}) {
+  return (await client.callTool({
+    name: 'bash_run',
+    arguments: { command, ...extra },
+  })) as CallToolResult;
+}
+
+const sessionIdOf = (r: CallToolResult) =>
+  (r._meta?.['agentflow/meta'] as { session_id: string }).session_id;
+
+describe('tools over /mcp', () => {
+  test('tools/list has every tool with its schemas, and the session tools', async () => {
+    const { client } = await asAdmin();
+    const { tools } = await client.listTools();
+    const byName = new Map(tools.map((t) => [t.name, t]));
+    const res = await fetch(`${server.url}/tools`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    const rest = ((await res.json()) as { tools: { name: string }[] }).tools;
+    for (const t of rest) expect(byName.has(t.name.replace(':', '_'))).toBe(true);
+    expect(tools.length).toBe(rest.length + 3);
+    const bash = byName.get('bash_run')!;
+    expect(bash.inputSchema.required).toEqual(['command']);
+    expect(Object.keys(bash.outputSchema!.properties!)).toContain('exit_code');
+    for (const name of ['session_create', 'session_destroy', 'session_list']) {
+      expect(byName.has(name)).toBe(true);
+    }
+  });
+
+  test('bash_run answers text and structuredContent; a temporary session without one', async () => {
+    const { client } = await asAdmin();
+    const r = await run(client, 'echo hello; exit 3');
+    expect(r.isError).toBeFalsy();
+    expect(r.structuredContent).toMatchObject({ stdout: 'hello\n', exit_code: 3 });
+    expect(JSON.parse(textOf(r))).toMatchObject({ stdout: 'hello\n', exit_code: 3 });
+    expect(r._meta?.['agentflow/meta']).toMatchObject({
+      tool: 'bash:run',
+      temporary_session: true,
+    });
+  });
+
+  test('state persists across calls on the worker’s session; session tools manage it', async () => {
+    const { client } = await asAdmin('mcp-state');
+    const made = (await client.callTool({
+      name: 'session_create',
+      arguments: { resource_type: 'bash' },
+    })) as CallToolResult;
+    expect(made.isError).toBeFalsy();
+    expect(made.structuredContent).toMatchObject({ resource_type: 'bash', created: true });
+    await run(client, 'cd /tmp && export MCP_STATE=kept');
+    const r = await run(client, 'echo "$PWD $MCP_STATE"');
+    expect(r.structuredContent).toMatchObject({ stdout: '/tmp kept\n' });
+    expect(r._meta?.['agentflow/meta']).toMatchObject({ temporary_session: false });
+    // The same session as REST sees for the worker.
+    const listed = (await server.post('/session/list', { worker_id: 'mcp-state' })).body;
+    expect(listed.code).toBe(1006); // no key: REST is keyed too
+    const list = (await client.callTool({ name: 'session_list' })) as CallToolResult;
+    expect(list.structuredContent).toMatchObject({ worker_id: 'mcp-state', count: 1 });
+    const gone = (await client.callTool({
+      name: 'session_destroy',
+      arguments: { resource_type: 'bash' },
+    })) as CallToolResult;
+    expect(gone.structuredContent).toMatchObject({ count: 1 });
+    const again = (await client.callTool({
+      name: 'session_destroy',
+      arguments: { resource_type: 'bash' },
+    })) as CallToolResult;
+    expect(again.isError).toBe(true);
+    expect(again._meta?.['agentflow/code']).toBe(1003);
+  });
+
+  test('two concurrent calls on one session run one after the other', async () => {
+    const { client } = await asAdmin('mcp-queue');
+    await client.callTool({ name: 'session_create', arguments: { resource_type: 'bash' } });
+    const cmd = 'echo "$(date +%s%N) $(sleep 0.4; date +%s%N)"';
+    const [a, b] = await Promise.all([run(client, cmd), run(client, cmd)]);
+    const span = (r: CallToolResult) =>
+      String((r.structuredContent as { stdout: string }).stdout)
+        .trim()
+        .split(' ')
+        .map(Number) as [number, number];
+    const [first, second] = [span(a), span(b)].sort((x, y) => x[0] - y[0]);
+    expect(second![0]).toBeGreaterThanOrEqual(first![1]);
+    expect(sessionIdOf(a)).toBe(sessionIdOf(b));
+  });
+
+  test('a command past its timeout is killed: isError with code 2002 and its output', async () => {
+    const { client } = await asAdmin();
+    const r = await run(client, 'echo before; sleep 10', { timeout: 0.5 });
+    expect(r.isError).toBe(true);
+    expect(r._meta?.['agentflow/code']).toBe(2002);
+    expect(textOf(r)).toContain('before');
+  });
+
+  test('bad params and an unknown tool: isError 1002, and a JSON-RPC error', async () => {
+    const { client } = await asAdmin();
+    const bad = (await client.callTool({
+      name: 'bash_run',
+      arguments: { command: 42 },
+    })) as CallToolResult;
+    expect(bad.isError).toBe(true);
+    expect(bad._meta?.['agentflow/code']).toBe(1002);
+    expect(client.callTool({ name: 'bash_nope' })).rejects.toThrow(/Unknown tool/);
+  });
+
+  /** A command that would write a file after a while; killing it stops that. */
+  const SLOW = `sh -c 'sleep 31; touch marker'`;
+
+  /** Pids of the processes of SLOW in the session (the command the test then cancels). */
+  const sleepers = (sessionId: string) =>
+    processesOfSessionIn(server.dataDir, sessionId).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('31');
+      } catch {
+        return false;
+      }
+    });
+
+  async function waitFor(what: string, ok: () => boolean, ms = 5000) {
+    const deadline = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await Bun.sleep(25);
+    }
+  }
+
+  test('notifications/cancelled kills the running command', async () => {
+    const { client } = await asAdmin('mcp-cancel');
+    const made = await run(client, 'true');
+    expect(made.isError).toBeFalsy();
+    await client.callTool({ name: 'session_create', arguments: { resource_type: 'bash' } });
+    const probe = await run(client, 'rm -f marker');
+    const sessionId = sessionIdOf(probe);
+    const abort = new AbortController();
+    const call = client
+      .callTool({ name: 'bash_run', arguments: { command: SLOW } }, undefined, {
+        signal: abort.signal,
+      })
+      .catch((err: Error) => err);
+    await waitFor('the sleep to start', () => sleepers(sessionId).length > 0);
+    abort.abort();
+    expect(await call).toBeInstanceOf(Error);
+    await waitFor('the sleep to be killed', () => sleepers(sessionId).length === 0);
+    // The shell stays usable, and the rest of the cancelled command never ran.
+    const after = await run(client, 'ls marker 2>&1; echo done');
+    expect((after.structuredContent as { stdout: string }).stdout).toContain('No such file');
+  });
+
+  test('a client closing its stream kills the running command', async () => {
+    const worker = 'mcp-close';
+    const first = await asAdmin(worker);
+    await first.client.callTool({ name: 'session_create', arguments: { resource_type: 'bash' } });
+    const sessionId = sessionIdOf(await run(first.client, 'true'));
+    const call = run(first.client, SLOW).catch((err: Error) => err);
+    await waitFor('the sleep to start', () => sleepers(sessionId).length > 0);
+    await first.client.close();
+    expect(await call).toBeInstanceOf(Error);
+    await waitFor('the sleep to be killed', () => sleepers(sessionId).length === 0);
+    const second = await asAdmin(worker);
+    const after = await run(second.client, 'ls marker 2>&1; echo done');
+    expect(sessionIdOf(after)).toBe(sessionId);
+    expect((after.structuredContent as { stdout: string }).stdout).toContain('No such file');
+  });
+});
+
+describe('keys, workers and origins on /mcp', () => {
+  const post = (headers: Record<string, string>, body: unknown = initialize('2025-11-25')) =>
+    fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        ...headers,
+      },
+      body: JSON.stringify(body),
+    });
+
+  test('no key or a wrong key: 401 with code 1006, before the SDK', async () => {
+    for (const headers of [{}, { authorization: 'Bearer wrong-key-0123456789' }] as Record<
+      string,
+      string
+    >[]) {
+      const res = await post(headers);
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { code: number }).code).toBe(1006);
+    }
+  });
+
+  test('a worker key limited to rollout-* works as rollout-1 and touches no other worker', async () => {
+    const mine = await connect({ authorization: `Bearer ${ROLLOUT}`, 'x-worker-id': 'rollout-1' });
+    const r = await run(mine.client, 'echo ok');
+    expect(r.structuredContent).toMatchObject({ stdout: 'ok\n' });
+    expect((r._meta?.['agentflow/meta'] as { session_id: string }).session_id).toContain(
+      'rollout-1',
+    );
+    for (const headers of [{ 'x-worker-id': 'eval-1' }, {}] as Record<string, string>[]) {
+      const res = await post({ authorization: `Bearer ${ROLLOUT}`, ...headers });
+      expect(res.status).toBe(403);
+      expect(((await res.json()) as { code: number }).code).toBe(1006);
+    }
+    // An admin's MCP session is not reachable with the worker key, even by its id.
+    const admin = await asAdmin('eval-1');
+    const res = await post(
+      {
+        authorization: `Bearer ${ROLLOUT}`,
+        'x-worker-id': 'rollout-1',
+        'mcp-session-id': admin.transport.sessionId!,
+        'mcp-protocol-version': '2025-11-25',
+      },
+      { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+    );
+    expect(res.status).toBe(404);
+    // Nor may the worker id change within a session.
+    const switched = await post(
+      {
+        authorization: `Bearer ${ROLLOUT}`,
+        'x-worker-id': 'rollout-2',
+        'mcp-session-id': mine.transport.sessionId!,
+        'mcp-protocol-version': '2025-11-25',
+      },
+      { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+    );
+    expect(switched.status).toBe(403);
+  });
+
+  test('a foreign Origin is refused with 403; the server’s own origin passes', async () => {
+    const auth = { authorization: `Bearer ${ADMIN}` };
+    const foreign = await post({ ...auth, origin: 'https://evil.example' });
+    expect(foreign.status).toBe(403);
+    expect(((await foreign.json()) as { message: string }).message).toContain('Origin');
+    const own = await post({ ...auth, origin: server.url });
+    expect(own.status).toBe(200);
+    await own.body?.cancel();
+  });
+
+  test('every protocol revision the SDK serves: initialize, session header, DELETE', async () => {
+    const auth = { authorization: `Bearer ${ADMIN}` };
+    for (const version of ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05']) {
+      const init = await post(auth, initialize(version));
+      expect(init.status).toBe(200);
+      const sessionId = init.headers.get('mcp-session-id')!;
+      expect(sessionId).toBeTruthy();
+      expect(sseMessage(await init.text()).result.protocolVersion).toBe(version);
+      const headers = { ...auth, 'mcp-session-id': sessionId, 'mcp-protocol-version': version };
+      expect(
+        (await post(headers, { jsonrpc: '2.0', method: 'notifications/initialized' })).status,
+      ).toBe(202);
+      const list = await post(headers, { jsonrpc: '2.0', id: 2, method: 'tools/list' });
+      expect(sseMessage(await list.text()).result.tools.length).toBeGreaterThan(3);
+      const end = await fetch(`${server.url}/mcp`, { method: 'DELETE', headers });
+      expect(end.status).toBe(200);
+      const after = await post(headers, { jsonrpc: '2.0', id: 3, method: 'tools/list' });
+      expect(after.status).toBe(404);
+    }
+  });
+
+  test('requests without a session, or not JSON-RPC, get clear 4xx answers', async () => {
+    const auth = { authorization: `Bearer ${ADMIN}` };
+    const get = await fetch(`${server.url}/mcp`, {
+      headers: { ...auth, accept: 'text/event-stream' },
+    });
+    expect(get.status).toBe(400);
+    expect(((await get.json()) as { message: string }).message).toContain('Mcp-Session-Id');
+    const notRpc = await post(auth, { hello: 'world' });
+    expect(notRpc.status).toBe(400);
+    const listFirst = await post(auth, { jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    expect(listFirst.status).toBe(400);
+    const health = await fetch(`${server.url}/health`);
+    expect(health.status).toBe(200);
+  });
+});
+
+describe('the stdio bridge', () => {
+  test('agentflow-server mcp bridges the SDK’s stdio client to /mcp', async () => {
+    const transport = new StdioClientTransport({
+      command: 'bun',
+      args: [
+        'run',
+        join(ROOT, 'src/main.ts'),
+        'mcp',
+        '--url',
+        `${server.url}/mcp`,
+        '--key',
+        ROLLOUT,
+        '--worker',
+        'rollout-stdio',
+      ],
+      stderr: 'pipe',
+    });
+    const client = new Client({ name: 'agentflow-stdio-test', version: '1.0.0' });
+    await client.connect(transport);
+    clients.push(client);
+    const { tools } = await client.listTools();
+    expect(tools.some((t) => t.name === 'bash_run')).toBe(true);
+    const r = await run(client, 'echo via-stdio');
+    expect(r.structuredContent).toMatchObject({ stdout: 'via-stdio\n' });
+    expect(sessionIdOf(r)).toContain('rollout-stdio');
+  });
+});
+
+const reachable = await dockerReachable();
+if (!reachable) console.warn(SKIP_MESSAGE);
+
+(reachable ? describe : describe.skip)('vm over /mcp', () => {
+  const SIZE = [800, 600] as const;
+  let vmServer: ServerProcess;
+  beforeAll(async () => {
+    vmServer = await startServer({
+      dataDir: tempDir('af-mcp-vm-'),
+      config: { backends: { rag: { enabled: false } } },
+    });
+    servers.push(vmServer);
+  });
+
+  test('vm_screenshot is an image content block, a PNG of the session’s size', async () => {
+    const { client } = await connect({ 'x-worker-id': 'mcp-vm' }, `${vmServer.url}/mcp`);
+    const made = (await client.callTool(
+      { name: 'session_create', arguments: { resource_type: 'vm', config: { screen_size: SIZE } } },
+      undefined,
+      { timeout: 120_000 },
+    )) as CallToolResult;
+    expect(made.isError).toBeFalsy();
+    const r = (await client.callTool({ name: 'vm_screenshot' }, undefined, {
+      timeout: 60_000,
+    })) as CallToolResult;
+    expect(r.isError).toBeFalsy();
+    const image = r.content.find((c) => c.type === 'image') as { data: string; mimeType: string };
+    expect(image.mimeType).toBe('image/png');
+    const png = decodePng(Buffer.from(image.data, 'base64'));
+    expect([png.width, png.height]).toEqual([SIZE[0], SIZE[1]]);
+    expect(r.structuredContent).toEqual({ format: 'png', width: SIZE[0], height: SIZE[1] });
+    expect(textOf(r)).not.toContain(image.data.slice(0, 64));
+    await client.callTool({ name: 'session_destroy', arguments: { resource_type: 'vm' } });
+  }, 180_000);
+});
+
+function initialize(protocolVersion: string) {
+  return {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion, capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+  };
+}
+
+/** The JSON-RPC message of a one-message SSE answer. */
+function sseMessage(text: string): any {
+  const line = text.split('\n').find((l) => l.startsWith('data: '));
+  return JSON.parse(line!.slice(6));
+}
