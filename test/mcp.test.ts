@@ -280,6 +280,17 @@ describe('keys, workers and origins on /mcp', () => {
       { jsonrpc: '2.0', id: 2, method: 'tools/list' },
     );
     expect(switched.status).toBe(403);
+    // The session's stream of server messages (a GET, no body) is keyed by the header alike.
+    const stream = await fetch(`${server.url}/mcp`, {
+      headers: {
+        authorization: `Bearer ${ROLLOUT}`,
+        'x-worker-id': 'rollout-1',
+        'mcp-session-id': mine.transport.sessionId!,
+        accept: 'text/event-stream',
+      },
+    });
+    expect(stream.status).toBe(409); // the SDK client already holds it open
+    await stream.body?.cancel();
   });
 
   test('a foreign Origin is refused with 403; the server’s own origin passes', async () => {

@@ -146,8 +146,12 @@ export const mcpRoutes = (deps: AppDeps, prefix: string) => {
     checkOrigin(request, loopback);
     // The app copies X-Worker-ID into a body without worker_id (the REST convention), and the
     // route's scope has checked the key against it; a JSON-RPC message has no such member.
+    // A GET or DELETE has no body: its scope checked the header itself.
     const sent = body as Record<string, unknown> | undefined;
-    const headerWorker = typeof sent?.worker_id === 'string' ? sent.worker_id : undefined;
+    const headerWorker =
+      typeof sent?.worker_id === 'string'
+        ? sent.worker_id
+        : (request.headers.get('x-worker-id') ?? undefined);
     if (sent && typeof sent === 'object') delete sent.worker_id;
     const parsedBody = request.method === 'POST' ? sent : undefined;
     const id = request.headers.get('mcp-session-id');

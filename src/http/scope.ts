@@ -62,7 +62,12 @@ export const scopes = ({ keys, gate, config }: Pick<AppDeps, 'keys' | 'gate' | '
         const principal = authenticate(request);
         if (scope === 'admin') requireAdmin(principal, `${request.method} ${route}`);
         if (scope !== 'worker') return;
-        const workerId = (body as { worker_id?: unknown } | undefined)?.worker_id;
+        // The app copies X-Worker-ID into a body without worker_id; a GET has no body to copy to.
+        const sent = body as { worker_id?: unknown } | undefined;
+        const workerId =
+          sent && typeof sent === 'object' && 'worker_id' in sent
+            ? sent.worker_id
+            : request.headers.get('x-worker-id');
         if (typeof workerId === 'string') requireWorker(principal, workerId);
         else requireAdmin(principal, `${request.method} ${route} without a worker_id`);
       },
