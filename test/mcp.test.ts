@@ -368,6 +368,50 @@ describe('the stdio bridge', () => {
   });
 });
 
+describe('MCP Inspector', () => {
+  const INSPECTOR = join(
+    ROOT,
+    'node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js',
+  );
+  const inspect = (...args: string[]) => {
+    const out = Bun.spawnSync(
+      [
+        'bun',
+        INSPECTOR,
+        '--cli',
+        `${server.url}/mcp`,
+        '--transport',
+        'http',
+        '--header',
+        `Authorization: Bearer ${ROLLOUT}`,
+        '--header',
+        'X-Worker-ID: rollout-inspector',
+        ...args,
+      ],
+      { timeout: 60_000 },
+    );
+    expect({ exit: out.exitCode, stderr: out.stderr.toString().slice(-500) }).toMatchObject({
+      exit: 0,
+    });
+    return JSON.parse(out.stdout.toString());
+  };
+
+  test('its CLI lists the tools and calls bash_run headless', () => {
+    const listed = inspect('--method', 'tools/list');
+    expect(listed.tools.map((t: { name: string }) => t.name)).toContain('session_list');
+    const called = inspect(
+      '--method',
+      'tools/call',
+      '--tool-name',
+      'bash_run',
+      '--tool-arg',
+      'command=echo from-inspector',
+    );
+    expect(called.structuredContent).toMatchObject({ stdout: 'from-inspector\n', exit_code: 0 });
+    expect(called._meta['agentflow/meta'].session_id).toContain('rollout-inspector');
+  }, 120_000);
+});
+
 const reachable = await dockerReachable();
 if (!reachable) console.warn(SKIP_MESSAGE);
 
