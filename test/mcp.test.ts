@@ -340,6 +340,74 @@ describe('keys, workers and origins on /mcp', () => {
   });
 });
 
+describe('MCP sessions: bounded, idle ones ended, a generated worker cleaned up', () => {
+  let small: ServerProcess;
+  beforeAll(async () => {
+    small = await startServer({
+      dataDir: tempDir('af-mcp-small-'),
+      config: {
+        mcp: { max_sessions: 2, idle_timeout_seconds: 1 },
+        backends: { vm: { enabled: false }, rag: { enabled: false } },
+      },
+    });
+    servers.push(small);
+  });
+
+  const open = () =>
+    fetch(`${small.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify(initialize('2025-11-25')),
+    });
+
+  test('one past mcp.max_sessions is 2004; an idle session is ended and frees its place', async () => {
+    const first = await open();
+    const second = await open();
+    expect([first.status, second.status]).toEqual([200, 200]);
+    await Promise.all([first.text(), second.text()]);
+    const third = await open();
+    expect(third.status).toBe(503);
+    expect(((await third.json()) as { code: number }).code).toBe(2004);
+    // Both go idle past mcp.idle_timeout_seconds (1 s): a new one finds its place.
+    await Bun.sleep(1500);
+    const again = await open();
+    expect(again.status).toBe(200);
+    await again.text();
+    const ended = await fetch(`${small.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': first.headers.get('mcp-session-id')!,
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    });
+    expect(ended.status).toBe(404);
+  }, 20_000);
+
+  test('a generated worker id’s sessions end with its MCP session', async () => {
+    const { client, transport } = await connect({}, `${small.url}/mcp`);
+    const made = (await client.callTool({
+      name: 'session_create',
+      arguments: { resource_type: 'bash' },
+    })) as CallToolResult;
+    const worker = (made.structuredContent as { worker_id: string }).worker_id;
+    expect(worker).toMatch(/^mcp-[0-9a-f]{12}$/);
+    expect((await small.post('/session/list', { worker_id: worker })).body.data.count).toBe(1);
+    await transport.terminateSession();
+    const deadline = Date.now() + 5000;
+    let count = 1;
+    while (count > 0 && Date.now() < deadline) {
+      count = (await small.post('/session/list', { worker_id: worker })).body.data.count;
+      if (count > 0) await Bun.sleep(25);
+    }
+    expect(count).toBe(0);
+  });
+});
+
 describe('the stdio bridge', () => {
   test('agentflow-server mcp bridges the SDK’s stdio client to /mcp', async () => {
     const transport = new StdioClientTransport({
