@@ -6,7 +6,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ROOT,
@@ -159,7 +159,7 @@ describe('tools over /mcp', () => {
     })) as CallToolResult;
     expect(bad.isError).toBe(true);
     expect(bad._meta?.['agentflow/code']).toBe(1002);
-    expect(client.callTool({ name: 'bash_nope' })).rejects.toThrow(/Unknown tool/);
+    await expect(client.callTool({ name: 'bash_nope' })).rejects.toThrow(/Unknown tool/);
   });
 
   /** A command that would write a file after a while; killing it stops that. */
@@ -409,31 +409,60 @@ describe('MCP sessions: bounded, idle ones ended, a generated worker cleaned up'
 });
 
 describe('the stdio bridge', () => {
-  test('agentflow-server mcp bridges the SDK’s stdio client to /mcp', async () => {
+  let binDir: string;
+  beforeAll(() => {
+    binDir = tempDir('af-mcp-bin-');
+    const build = Bun.spawnSync([
+      'bun',
+      'run',
+      join(ROOT, 'scripts/build-binary.ts'),
+      join(binDir, 'agentflow-server'),
+    ]);
+    if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+  }, 120_000);
+  afterAll(() => rmSync(binDir, { recursive: true, force: true }));
+
+  const bridges: Record<string, () => { command: string; args: string[]; cwd?: string }> = {
+    source: () => ({ command: 'bun', args: ['run', join(ROOT, 'src/main.ts'), 'mcp'] }),
+    'compiled binary': () => ({
+      command: join(binDir, 'agentflow-server'),
+      args: ['mcp'],
+      cwd: binDir,
+    }),
+  };
+
+  for (const [kind, bridge] of Object.entries(bridges)) {
+    test(`agentflow-server mcp (${kind}) bridges the SDK’s stdio client to /mcp`, async () => {
+      const { command, args, cwd } = bridge();
+      const worker = `rollout-stdio-${kind.replace(' ', '-')}`;
+      const transport = new StdioClientTransport({
+        command,
+        args: [...args, '--url', `${server.url}/mcp`, '--key', ROLLOUT, '--worker', worker],
+        cwd,
+        stderr: 'pipe',
+      });
+      const client = new Client({ name: 'agentflow-stdio-test', version: '1.0.0' });
+      await client.connect(transport);
+      clients.push(client);
+      const { tools } = await client.listTools();
+      expect(tools.some((t) => t.name === 'bash_run')).toBe(true);
+      const r = await run(client, 'echo via-stdio');
+      expect(r.structuredContent).toMatchObject({ stdout: 'via-stdio\n' });
+      expect(sessionIdOf(r)).toContain(worker);
+      await client.close();
+    }, 30_000);
+  }
+
+  test('a bridge to a server that is not there answers the client with an error', async () => {
     const transport = new StdioClientTransport({
       command: 'bun',
-      args: [
-        'run',
-        join(ROOT, 'src/main.ts'),
-        'mcp',
-        '--url',
-        `${server.url}/mcp`,
-        '--key',
-        ROLLOUT,
-        '--worker',
-        'rollout-stdio',
-      ],
+      args: ['run', join(ROOT, 'src/main.ts'), 'mcp', '--url', 'http://127.0.0.1:9/mcp'],
       stderr: 'pipe',
     });
     const client = new Client({ name: 'agentflow-stdio-test', version: '1.0.0' });
-    await client.connect(transport);
-    clients.push(client);
-    const { tools } = await client.listTools();
-    expect(tools.some((t) => t.name === 'bash_run')).toBe(true);
-    const r = await run(client, 'echo via-stdio');
-    expect(r.structuredContent).toMatchObject({ stdout: 'via-stdio\n' });
-    expect(sessionIdOf(r)).toContain('rollout-stdio');
-  });
+    await expect(client.connect(transport)).rejects.toThrow(/127\.0\.0\.1:9/);
+    await transport.close().catch(() => undefined);
+  }, 30_000);
 });
 
 describe('MCP Inspector', () => {
