@@ -509,6 +509,29 @@ describe('MCP Inspector', () => {
   }, 120_000);
 });
 
+describe('rag over /mcp', () => {
+  test('rag_search answers structuredContent that passes its outputSchema', async () => {
+    const ragServer = await startServer({
+      dataDir: tempDir('af-mcp-rag-'),
+      config: { backends: { vm: { enabled: false } } },
+    });
+    servers.push(ragServer);
+    const { client } = await connect({}, `${ragServer.url}/mcp`);
+    const { tools } = await client.listTools();
+    expect(tools.find((t) => t.name === 'rag_search')?.outputSchema?.type).toBe('object');
+    // The SDK client checks structuredContent against the outputSchema: a mismatch throws.
+    const r = (await client.callTool(
+      { name: 'rag_search', arguments: { query: 'session', top_k: 2 } },
+      undefined,
+      { timeout: 60_000 },
+    )) as CallToolResult;
+    expect(r.isError).toBeFalsy();
+    const found = r.structuredContent as { results: unknown[]; context: string };
+    expect(found.results.length).toBeGreaterThan(0);
+    expect(typeof found.context).toBe('string');
+  }, 90_000);
+});
+
 const reachable = await dockerReachable();
 if (!reachable) console.warn(SKIP_MESSAGE);
 
