@@ -577,8 +577,8 @@ function initialize(protocolVersion: string) {
   };
 }
 
-/** The JSON-RPC message of a one-message SSE answer. */
+/** The JSON-RPC message of a one-message answer (JSON, or an SSE stream of one event). */
 function sseMessage(text: string): any {
   const line = text.split('\n').find((l) => l.startsWith('data: '));
-  return JSON.parse(line!.slice(6));
+  return JSON.parse(line === undefined ? text : line.slice(6));
 }
