@@ -340,13 +340,14 @@ describe('keys, workers and origins on /mcp', () => {
   });
 });
 
-describe('MCP sessions: bounded, idle ones ended, a generated worker cleaned up', () => {
+describe('MCP sessions: bounded, idle ones ended, a generated worker cleaned up, timeouts', () => {
   let small: ServerProcess;
   beforeAll(async () => {
     small = await startServer({
       dataDir: tempDir('af-mcp-small-'),
       config: {
         mcp: { max_sessions: 2, idle_timeout_seconds: 1 },
+        execution: { default_timeout_seconds: 1 },
         backends: { vm: { enabled: false }, rag: { enabled: false } },
       },
     });
@@ -397,6 +398,11 @@ describe('MCP sessions: bounded, idle ones ended, a generated worker cleaned up'
     const worker = (made.structuredContent as { worker_id: string }).worker_id;
     expect(worker).toMatch(/^mcp-[0-9a-f]{12}$/);
     expect((await small.post('/session/list', { worker_id: worker })).body.data.count).toBe(1);
+    // A tool's own timeout longer than the default bounds the call (MCP has no other).
+    const slow = await run(client, 'sleep 1.5; echo late', { timeout: 3 });
+    expect(slow.structuredContent).toMatchObject({ stdout: 'late\n' });
+    const cut = await run(client, 'sleep 1.5; echo late');
+    expect(cut._meta?.['agentflow/code']).toBe(2002);
     await transport.terminateSession();
     const deadline = Date.now() + 5000;
     let count = 1;

@@ -266,6 +266,12 @@ export class Executor {
         new ExecutionTimeoutError(`${tool.fullName} had no time left to run within its timeout.`),
       );
     }
+    if (signal.aborted) {
+      // Given up while it waited in the session's queue: it never starts.
+      return Promise.reject(
+        new ExecutionCancelledError(`${tool.fullName} was given up before it ran.`),
+      );
+    }
     const ctx: ToolContext<unknown> = {
       session: session?.handle,
       sessionId: session?.id ?? null,

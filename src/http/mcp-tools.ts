@@ -174,6 +174,18 @@ async function sessionTool(
   return { worker_id: workerId, sessions, count: sessions.length };
 }
 
+/**
+ * MCP has no per-call timeout beside the arguments: a tool's own `timeout` (bash_run, vm_exec)
+ * longer than the default bounds the call too, with a second for the tool to report its own
+ * timeout with its output, up to the maximum.
+ */
+function callTimeout(deps: AppDeps, args: Record<string, unknown>): number | undefined {
+  const { default_timeout_seconds: fallback, max_timeout_seconds: max } = deps.config.execution;
+  const own = args.timeout;
+  if (typeof own !== 'number' || !Number.isFinite(own) || own + 1 <= fallback) return undefined;
+  return Math.min(own + 1, max);
+}
+
 /** Runs one tools/call; only an unknown tool is a JSON-RPC error (the call never ran). */
 async function callTool(
   deps: AppDeps,
@@ -192,7 +204,7 @@ async function callTool(
     }
   }
   const tool = deps.registry.find(name);
-  if (!tool || tool.hidden) {
+  if (!tool) {
     throw new McpError(ErrorCode.InvalidParams, `Unknown tool "${name}": tools/list lists them.`);
   }
   try {
@@ -201,12 +213,17 @@ async function callTool(
       caller: worker.caller,
       action: tool.fullName,
       params: args,
+      timeout: callTimeout(deps, args),
       signal,
     });
     return toolResult(result.data, { ...result.meta });
   } catch (err) {
-    if (err instanceof ExecutionFailure) return errorResult(err.error, { ...err.meta });
-    return errorResult(toAgentFlowError(err), {});
+    if (!(err instanceof ExecutionFailure)) throw err;
+    if (err.error.code === 5000) {
+      const cause = err.cause instanceof Error ? (err.cause.stack ?? err.cause.message) : err.cause;
+      deps.log.error('mcp.internal_error', { tool: tool.fullName, error: cause });
+    }
+    return errorResult(err.error, { ...err.meta });
   }
 }
 
