@@ -194,6 +194,8 @@ export const mcpRoutes = (deps: AppDeps, prefix: string) => {
       });
     }
     const response = await session.transport.handleRequest(request, { parsedBody });
+    // Idle counts from the answer: a long call's session does not expire the moment it ends.
+    session.lastSeen = Date.now();
     // A first request that was not an initialize leaves the transport without a session.
     if (id === null && session.transport.sessionId === undefined) await session.transport.close();
     return response;
