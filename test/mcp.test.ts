@@ -335,6 +335,36 @@ describe('keys, workers and origins on /mcp', () => {
     expect(notRpc.status).toBe(400);
     const listFirst = await post(auth, { jsonrpc: '2.0', id: 1, method: 'tools/list' });
     expect(listFirst.status).toBe(400);
+    // A batch (no SDK client sends one) and a body that is not JSON: 1002, as on every route.
+    const batch = await post(auth, [initialize('2025-03-26')]);
+    expect(batch.status).toBe(400);
+    expect(((await batch.json()) as { code: number }).code).toBe(1002);
+    const broken = await fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: '{"jsonrpc": ',
+    });
+    expect(broken.status).toBe(400);
+    expect(((await broken.json()) as { code: number }).code).toBe(1002);
+    // Inside a session: a tools/call without a name is a JSON-RPC error (HTTP 200), not a 500.
+    const init = await post(auth);
+    const headers = {
+      ...auth,
+      'mcp-session-id': init.headers.get('mcp-session-id')!,
+      'mcp-protocol-version': '2025-11-25',
+    };
+    await init.text();
+    const nameless = await post(headers, {
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'tools/call',
+      params: { arguments: 'x' },
+    });
+    expect(nameless.status).toBe(200);
+    // The SDK answers its own params check as -32603, naming the field.
+    const error = sseMessage(await nameless.text()).error;
+    expect(error.code).toBe(-32603);
+    expect(error.message).toContain('"name"');
     const health = await fetch(`${server.url}/health`);
     expect(health.status).toBe(200);
   });
