@@ -6,4 +6,10 @@ import python from './python/index.ts';
 import rag from './rag/index.ts';
 import vm from './vm/index.ts';
 
-export const backendModules = [bash, rag, vm, python, ds] as const satisfies readonly BackendModule[];
+export const backendModules = [
+  bash,
+  rag,
+  vm,
+  python,
+  ds,
+] as const satisfies readonly BackendModule[];

@@ -76,11 +76,10 @@ def take_output(fd):
 
 
 def describe(exc):
-    tb = exc.__traceback__
-    # Frames of this driver are not the user's business: start at the first frame of a cell.
-    while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell"):
-        tb = tb.tb_next
-    lines = traceback.format_exception(type(exc), exc, tb)
+    # Frames of this driver (run with -c, so named "<string>") are not the user's business.
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != "<string>"]
+    lines = ["Traceback (most recent call last):\n"] if frames else []
+    lines += traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
     return {"name": type(exc).__name__, "value": str(exc), "traceback": "".join(lines)}
 
 

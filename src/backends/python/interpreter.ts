@@ -5,6 +5,7 @@
 // call then starts a fresh interpreter and says so.
 import type { Subprocess } from 'bun';
 import { closeSync, readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { BackendError, SessionStateError } from '../../core/errors.ts';
 import { CappedOutput } from '../../core/capped-output.ts';
@@ -53,10 +54,11 @@ export type Outcome =
 export const DRIVER_SOURCE = readFileSync(join(import.meta.dir, 'driver.py'), 'utf8');
 /**
  * How long an interrupted call gets to answer before the interpreter is killed: short, as it
- * comes out of the executor's stop margin (100 ms for short calls); Python code answers a SIGINT
- * at its next bytecode, C code that ignores it is killed.
+ * comes out of the executor's stop margin (100 ms for short calls), and the signal goes out that
+ * much before the deadline. Python code answers a SIGINT at its next bytecode; C code that does
+ * not is killed.
  */
-const INTERRUPT_GRACE_MS = 80;
+const INTERRUPT_GRACE_MS = 40;
 const START_TIMEOUT_MS = 20_000;
 /** A reply larger than this is not the driver speaking (user code wrote onto the protocol). */
 const MAX_FRAME = 512 * 1024 * 1024;
@@ -214,7 +216,7 @@ export class PythonInterpreter {
     } catch {
       // the process is gone: next() sees it
     }
-    const reply = await this.next(timeoutMs);
+    const reply = await this.next(Math.max(timeoutMs - INTERRUPT_GRACE_MS, timeoutMs / 2));
     if (this.closed) {
       throw new SessionStateError(
         'The session was destroyed (or the server stopped) while the code ran; it was killed.',
@@ -224,8 +226,7 @@ export class PythonInterpreter {
     if (this.alive) return this.interrupt(restarted);
     const proc = this.proc!;
     await proc.exited;
-    const status =
-      proc.signalCode !== null ? `killed by ${proc.signalCode}` : `exit status ${proc.exitCode}`;
+    const status = exitStatus(proc.signalCode, proc.exitCode);
     this.lost = true;
     return { kind: 'died', status, stderr: this.stderr.text().trim(), restarted };
   }
@@ -273,6 +274,13 @@ export class PythonInterpreter {
     this.killProcess();
     this.waiter?.();
   }
+}
+
+/** bwrap's init reports a signal that ended the program as 128 + its number, as a shell does. */
+function exitStatus(signal: string | null, code: number | null): string {
+  if (signal !== null) return `killed by ${signal}`;
+  const name = Object.entries(constants.signals).find(([, n]) => n === (code ?? 0) - 128)?.[0];
+  return name ? `killed by ${name}, exit status ${code}` : `exit status ${code}`;
 }
 
 /** The sandbox's helpers carry the same argv after their own: the driver is where it starts. */
