@@ -3,7 +3,7 @@
 // the seed folder bound read-only into the sandbox and nothing else of the host added.
 import { Type as t } from '@sinclair/typebox';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import type { Backend, BackendEnv } from '../backend.ts';
 import { defineBackendModule, defineTool } from '../backend.ts';
 import { BackendError, ParameterError } from '../../core/errors.ts';
@@ -50,6 +50,18 @@ const seedParam = t.Optional(
     description: 'The task’s folder of CSV files (upstream’s runner injects it)',
   }),
 );
+
+/**
+ * The seed folder bound read-only at its own path. bwrap makes missing parents 0700, which the
+ * session's uid could not cross: each is made (or kept) 0755 first.
+ */
+function seedMounts(seed: string): string[] {
+  const args: string[] = [];
+  for (let dir = dirname(seed); dir !== '/'; dir = dirname(dir)) {
+    args.unshift('--perms', '0755', '--dir', dir);
+  }
+  return [...args, '--ro-bind', seed, seed];
+}
 
 const isInside = (dir: string, path: string) => !relative(dir, path).startsWith('..');
 
@@ -110,7 +122,7 @@ export default defineBackendModule({
     const useSeed = async (handle: DsHandle, seed: string, timeoutMs: number) => {
       if (handle.seed === seed && handle.interpreter.alive) return false;
       if (handle.seed !== seed) handle.interpreter.reset();
-      handle.mounts = sessions.sandbox.isolation === 'bwrap' ? ['--ro-bind', seed, seed] : [];
+      handle.mounts = sessions.sandbox.isolation === 'bwrap' ? seedMounts(seed) : [];
       handle.seed = seed;
       const reply = await runCell(
         handle,
@@ -118,8 +130,14 @@ export default defineBackendModule({
         timeoutMs,
       );
       if (reply.error) {
+        const unreadable =
+          reply.error.name === 'PermissionError' && handle.sandbox.uid !== undefined;
         throw new BackendError(
-          `The ds session could not open its seed folder: ${reply.error.value}`,
+          `The ds session could not open its seed folder: ${reply.error.value}` +
+            (unreadable
+              ? '. Sessions run as their own unprivileged uid and read a seed folder as any ' +
+                'user would: chmod o+rx the folder (and o+r its files).'
+              : ''),
         );
       }
       return reply.restarted;
