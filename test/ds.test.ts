@@ -4,13 +4,14 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildApp, tempDir, type TestApp } from './helpers.ts';
+import { buildApp, serverFixture, tempDir, type TestApp } from './helpers.ts';
 
 const root = tempDir('af-seeds-');
 const seed = join(root, 'task-1');
 const other = join(root, 'task-2');
 const outside = tempDir('af-outside-');
 let t: TestApp;
+const servers = serverFixture('af-ds-e2e-');
 
 const medals = ['country,gold,silver,bronze'];
 for (let i = 0; i < 120; i++) medals.push(`c${i},${i % 7},${i % 5},${i % 3}`);
@@ -197,4 +198,32 @@ describe('bad input', () => {
       expect.arrayContaining(['ds:inspect_data', 'ds:read_csv', 'ds:run_python']),
     );
   });
+});
+
+describe('upstream config', () => {
+  test('a ds_config.json-shaped file starts the server with the ds tools on', async () => {
+    const server = await servers.start(servers.newDataDir(), {
+      server: { url: 'http://127.0.0.1:18890', session_ttl: 300 },
+      apis: {
+        ds: {
+          ds_max_csv: 1,
+          ds_summary_max_chars: 12000,
+          enable_llm_summary: true,
+          summary_model: 'some-model',
+          openai_api_key: '${AF_DS_TEST_UNSET_KEY}',
+        },
+      },
+      // Our own key beside upstream's sections: where this test's seed folders are.
+      backends: { ds: { seed_dirs: [root] } },
+    });
+    const { body } = await server.post('/api/v1/execute', {
+      worker_id: 'up',
+      action: 'ds_inspect_data',
+      params: { seed_path: seed },
+    });
+    expect(body.code).toBe(0);
+    expect(body.data.result).toStartWith('cities.csv:');
+    expect(body.data.result).toEndWith('(first 1 of 2 CSV files)');
+    expect(server.stderr()).toContain('enable_llm_summary');
+  }, 60_000);
 });
