@@ -6,7 +6,7 @@
 // Options:
 //   --quick          shorter load runs and fewer rounds (a smoke test of the suite itself)
 //   --no-wrk         use the Bun load client even when wrk is installed
-//   --only=a,b       run only some of: idle, load, many, restart
+//   --only=a,b       run only some of: idle, load, many, restart, python
 //   --json=FILE      also write the result rows as JSON
 //   --markdown       also print the table as Markdown
 //   --head           benchmark the last commit instead of the working tree
@@ -20,6 +20,7 @@ import { benchIdleRss } from './idle-rss.ts';
 import { cleanupAll, installCleanupHooks, log, snapshotServer } from './lib.ts';
 import { describeLoadTool, forceLoadTool } from './load.ts';
 import { benchManySessions } from './many-sessions.ts';
+import { benchPython } from './python.ts';
 import { row, table, markdown, type Row } from './report.ts';
 import { benchRestart } from './restart.ts';
 
@@ -35,7 +36,7 @@ const { values: args } = parseArgs({
   strict: true,
 });
 
-const ALL = ['idle', 'load', 'many', 'restart'] as const;
+const ALL = ['idle', 'load', 'many', 'restart', 'python'] as const;
 type BenchName = (typeof ALL)[number];
 const only = new Set(
   (args.only?.split(',').map((s) => s.trim()) ?? [...ALL]).filter((s): s is BenchName =>
@@ -99,6 +100,10 @@ async function main(): Promise<void> {
   );
   await step('restart', '6. restart with 10,000 stored sessions', () =>
     benchRestart({ sessions: 10_000, rounds: quick ? 1 : 5, timeoutMs: 30_000 }),
+  );
+
+  await step('python', '8. python:run vs python3 -c', () =>
+    benchPython({ calls: quick ? 50 : 300, spawns: quick ? 10 : 40 }),
   );
 
   log(`== Results (load generator: ${describeLoadTool()})\n`);

@@ -28,7 +28,11 @@ beforeAll(async () => {
   // Sessions run as their own unprivileged uid: a seed folder is read as any user reads it.
   for (const dir of [root, seed, other]) chmodSync(dir, 0o755);
   t = await buildApp({
-    backends: { vm: { enabled: false }, rag: { enabled: false }, ds: { seed_dirs: [root] } },
+    backends: {
+      vm: { enabled: false },
+      rag: { enabled: false },
+      ds: { enabled: true, seed_dirs: [root] },
+    },
   });
   await t.post('/warmup', { backends: ['ds'] });
 });
@@ -181,7 +185,11 @@ describe('bad input', () => {
 
   test('a seed folder holding the data directory → 1002', async () => {
     const app = await buildApp({
-      backends: { vm: { enabled: false }, rag: { enabled: false }, ds: { seed_dirs: ['/'] } },
+      backends: {
+        vm: { enabled: false },
+        rag: { enabled: false },
+        ds: { enabled: true, seed_dirs: ['/'] },
+      },
     });
     try {
       const r = await app.execute('dd', 'ds_inspect_data', { seed_path: join(app.dataDir, '..') });
@@ -214,7 +222,7 @@ describe('upstream config', () => {
         },
       },
       // Our own key beside upstream's sections: where this test's seed folders are.
-      backends: { ds: { seed_dirs: [root] } },
+      backends: { ds: { enabled: true, seed_dirs: [root] } },
     });
     const { body } = await server.post('/api/v1/execute', {
       worker_id: 'up',

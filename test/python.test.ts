@@ -9,7 +9,7 @@ beforeAll(async () => {
     backends: {
       vm: { enabled: false },
       rag: { enabled: false },
-      python: { output_limit_bytes: 4096 },
+      python: { enabled: true, output_limit_bytes: 4096 },
     },
   });
   await t.post('/warmup', { backends: ['bash', 'python'] });

@@ -277,7 +277,7 @@ export class PythonInterpreter {
 }
 
 /** bwrap's init reports a signal that ended the program as 128 + its number, as a shell does. */
-function exitStatus(signal: string | null, code: number | null): string {
+function exitStatus(signal: NodeJS.Signals | number | null, code: number | null): string {
   if (signal !== null) return `killed by ${signal}`;
   const name = Object.entries(constants.signals).find(([, n]) => n === (code ?? 0) - 128)?.[0];
   return name ? `killed by ${name}, exit status ${code}` : `exit status ${code}`;

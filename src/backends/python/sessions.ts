@@ -17,7 +17,8 @@ const DEFAULT_PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'py
 
 export function pythonSettings(firstUid: number) {
   return {
-    enabled: t.Boolean({ default: true }),
+    // Off unless configured: the default start stays bash and rag (SPEC §7).
+    enabled: t.Boolean({ default: false }),
     python: t.String({
       default: DEFAULT_PYTHON,
       minLength: 1,
