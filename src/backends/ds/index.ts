@@ -2,12 +2,14 @@
 // seed folder of CSV files, run by a persistent sandboxed interpreter per session (python's), with
 // the seed folder bound read-only into the sandbox and nothing else of the host added.
 import { Type as t } from '@sinclair/typebox';
-import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { realpathSync, statSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
 import type { Backend, BackendEnv } from '../backend.ts';
 import { defineBackendModule, defineTool } from '../backend.ts';
 import { BackendError, ParameterError } from '../../core/errors.ts';
 import { callLimit, codeParam } from '../python/index.ts';
+import TOOLS_SOURCE from './ds_tools.py' with { type: 'text' };
+import PRELUDE from './prelude.py' with { type: 'text' };
 import { pythonSettings, PythonSessions, runCell, type PythonHandle } from '../python/sessions.ts';
 
 export const dsConfigSchema = t.Object(
@@ -38,8 +40,6 @@ interface DsHandle extends PythonHandle {
   seed?: string;
 }
 
-const TOOLS_SOURCE = readFileSync(join(import.meta.dir, 'ds_tools.py'), 'utf8');
-const PRELUDE = readFileSync(join(import.meta.dir, 'prelude.py'), 'utf8');
 /** A JSON string is a valid Python string literal. */
 const py = (value: string | number) => JSON.stringify(value);
 

@@ -6,9 +6,9 @@
 import type { Subprocess } from 'bun';
 import { closeSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { join } from 'node:path';
 import { BackendError, SessionStateError } from '../../core/errors.ts';
 import { CappedOutput } from '../../core/capped-output.ts';
+import DRIVER_SOURCE from './driver.py' with { type: 'text' };
 import { descendantsOf, killAll } from '../bash/processes.ts';
 
 export interface InterpreterOptions {
@@ -51,7 +51,6 @@ export type Outcome =
   | { kind: 'timeout'; reply?: CellReply; restarted: boolean }
   | { kind: 'died'; status: string; stderr: string; restarted: boolean };
 
-export const DRIVER_SOURCE = readFileSync(join(import.meta.dir, 'driver.py'), 'utf8');
 /**
  * How long an interrupted call gets to answer before the interpreter is killed: short, as it
  * comes out of the executor's stop margin (100 ms for short calls), and the signal goes out that
