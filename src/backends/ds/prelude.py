@@ -2,6 +2,7 @@
 # becomes the seed folder, and the names upstream's ds_run_python offers without an import exist.
 import collections
 import datetime
+import importlib
 import itertools
 import json
 import math
@@ -13,15 +14,25 @@ import warnings
 from pathlib import Path
 
 os.chdir(SEED_DIR)
-for _name, _module in (("pd", "pandas"), ("np", "numpy"), ("scipy", "scipy")):
-    try:
-        globals()[_name] = __import__(_module)
-    except ImportError:
-        pass
-try:
-    import matplotlib.pyplot as plt
-except ImportError:
-    pass
+
+
+class _Lazy:
+    """A module imported on first use: a call that needs none of them pays for none."""
+
+    def __init__(self, alias, name):
+        self._alias, self._name = alias, name
+
+    def __getattr__(self, attr):
+        module = importlib.import_module(self._name)
+        globals()[self._alias] = module
+        return getattr(module, attr)
+
+    def __repr__(self):
+        return f"<module {self._name!r} (imported on first use)>"
+
+
+for _alias, _name in (("pd", "pandas"), ("np", "numpy"), ("scipy", "scipy"), ("plt", "matplotlib.pyplot")):
+    globals()[_alias] = _Lazy(_alias, _name)
 
 
 def load_csv(name, **kwargs):
