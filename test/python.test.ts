@@ -1,9 +1,18 @@
 // The python backend against a real sandboxed interpreter: persistent state, results, errors,
 // timeouts, crashes, figures, isolation, cleanup and bad input.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { buildApp, isAlive, processesLeft, processesOfSessionIn, type TestApp } from './helpers.ts';
+import { readFileSync } from 'node:fs';
+import {
+  buildApp,
+  isAlive,
+  processesLeft,
+  processesOfSessionIn,
+  serverFixture,
+  type TestApp,
+} from './helpers.ts';
 
 let t: TestApp;
+const servers = serverFixture('af-py-e2e-');
 beforeAll(async () => {
   t = await buildApp({
     backends: {
@@ -247,4 +256,38 @@ describe('bad input', () => {
       'python__run',
     );
   });
+});
+
+describe('server restart', () => {
+  test('a stored session answers after a kill -9, saying its interpreter is fresh', async () => {
+    const dataDir = servers.newDataDir();
+    const config = { backends: { python: { enabled: true } } };
+    const first = await servers.start(dataDir, config);
+    const call = { worker_id: 'rs', action: 'python:run', params: { code: 'v = 5; v' } };
+    await first.post('/session/create', { worker_id: 'rs', resource_type: 'python' });
+    expect((await first.post('/execute', call)).body.data.result).toBe('5');
+    const id = (await first.post('/session/list', { worker_id: 'rs' })).body.data.sessions[0]
+      .session_id;
+    await first.kill();
+    const second = await servers.start(dataDir, config);
+    const again = await second.post('/execute', {
+      worker_id: 'rs',
+      action: 'python:run',
+      params: { code: "'v' in globals()" },
+    });
+    expect(again.body.data).toMatchObject({ result: 'False', restarted: true });
+    expect((await second.post('/execute', call)).body.data).toMatchObject({
+      result: '5',
+      restarted: false,
+    });
+    // One interpreter for the session: the first server's died with it or was reaped.
+    const drivers = processesOfSessionIn(dataDir, id).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/usr/bin/python3\0-c\0');
+      } catch {
+        return false;
+      }
+    });
+    expect(drivers).toHaveLength(1);
+  }, 60_000);
 });
