@@ -100,7 +100,10 @@ describe('interpreter', () => {
     expect((await run('st', 'rows')).data.result).toBe('[1, 2, 3, 4]');
   });
 
-  test('output beyond the cap is cut and flagged', async () => {
+  test('output beyond the cap is cut and flagged; so is a huge repr', async () => {
+    const big = await run('st', 'list(range(100000))');
+    expect(big.data.result.length).toBeLessThan(4200);
+    expect(big.data.result).toEndWith('... [cut at 4096 characters]');
     const r = await run('st', 'print("x" * 100000)');
     expect(r.data.truncated).toBe(true);
     expect(r.data.stdout.length).toBe(4096);

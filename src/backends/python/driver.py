@@ -80,7 +80,8 @@ def describe(exc):
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != "<string>"]
     lines = ["Traceback (most recent call last):\n"] if frames else []
     lines += traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
-    return {"name": type(exc).__name__, "value": str(exc), "traceback": "".join(lines)}
+    text = "".join(lines)
+    return {"name": type(exc).__name__, "value": capped(str(exc)), "traceback": capped(text)}
 
 
 def figures():
@@ -94,6 +95,10 @@ def figures():
         images.append(base64.b64encode(buf.getvalue()).decode())
     plt.close("all")
     return images
+
+
+def capped(text):
+    return text if len(text) <= LIMIT else text[:LIMIT] + f"... [cut at {LIMIT} characters]"
 
 
 def shown(value):
@@ -126,7 +131,7 @@ def run(code, want, scratch):
             value = eval(compile(last, name, "eval"), scope)
             if value is not None:
                 scope["_"] = value
-                result = repr(value)
+                result = capped(repr(value))
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the session stays
         error = describe(exc)
     finally:
@@ -152,7 +157,7 @@ def run(code, want, scratch):
         "truncated": cut_out or cut_err,
     }
     if want is not None:
-        reply["vars"] = {n: shown(scope[n]) for n in want if n in scope}
+        reply["vars"] = {n: capped(shown(scope[n])) for n in want if n in scope}
     return reply
 
 

@@ -11,6 +11,7 @@ import {
   type SandboxSettings,
   type SandboxedSession,
 } from '../bash/session-sandbox.ts';
+import { killAll, processesWithEnv } from '../bash/processes.ts';
 import { PythonInterpreter, type CellReply, type Hello } from './interpreter.ts';
 
 const DEFAULT_PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -140,6 +141,10 @@ export class PythonSessions {
 
   destroy(sessionId: string, handle: PythonHandle | undefined): void {
     handle?.interpreter.kill();
+    if (this.sandbox.isolation !== 'bwrap') {
+      // No pid namespace: what the code daemonised left the process group; its mark finds it.
+      setTimeout(() => killAll(processesWithEnv('AGENTFLOW_SESSION_ID', sessionId)), 0);
+    }
     this.sandbox.release(sessionId, handle?.sandbox);
   }
 
@@ -166,7 +171,7 @@ export async function runCell(
   const empty = { stdout: '', stderr: '', result: null, error: null, images: [], truncated: false };
   const { restarted } = outcome;
   if (outcome.kind === 'reply') return { ...outcome.reply, restarted, duration_ms };
-  const seconds = timeoutMs / 1000;
+  const seconds = Math.round(timeoutMs / 100) / 10;
   if (outcome.kind === 'timeout') {
     const kept = outcome.reply !== undefined;
     const data = { ...(outcome.reply ?? empty), restarted, duration_ms, state_kept: kept };
