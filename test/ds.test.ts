@@ -235,3 +235,38 @@ describe('upstream config', () => {
     expect(server.stderr()).toContain('enable_llm_summary');
   }, 60_000);
 });
+
+describe('without pandas', () => {
+  test('inspect_data and read_csv fall back to the csv module', async () => {
+    const dir = tempDir('af-ds-bare-');
+    const python = join(dir, 'python3-bare');
+    writeFileSync(python, '#!/bin/sh\nexec /usr/bin/python3 -S "$@"\n', { mode: 0o755 });
+    const app = await buildApp({
+      backends: {
+        vm: { enabled: false },
+        rag: { enabled: false },
+        ds: { enabled: true, python, isolation: 'none', seed_dirs: [root] },
+      },
+    });
+    try {
+      const ins = await app.execute('bare', 'ds_inspect_data', { seed_path: seed });
+      expect(ins.body.data.result).toContain('medals.csv:\n120 rows, 4 columns: country, gold');
+      const rc = await app.execute('bare', 'ds_read_csv', {
+        seed_path: seed,
+        csv_file: 'medals.csv',
+        max_rows: 1,
+      });
+      expect(rc.body.data.result).toBe(
+        'medals.csv\ncountry,gold,silver,bronze\nc0,0,0,0\n\n(first 1 of 120 rows)',
+      );
+      const pd = await app.execute('bare', 'ds_run_python', {
+        seed_path: seed,
+        code: 'pd.DataFrame',
+      });
+      expect(pd.body.data.error.name).toBe('ModuleNotFoundError');
+    } finally {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,13 +1,15 @@
 // The python backend against a real sandboxed interpreter: persistent state, results, errors,
 // timeouts, crashes, figures, isolation, cleanup and bad input.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   buildApp,
   isAlive,
   processesLeft,
   processesOfSessionIn,
   serverFixture,
+  tempDir,
   type TestApp,
 } from './helpers.ts';
 
@@ -293,4 +295,32 @@ describe('server restart', () => {
     });
     expect(drivers).toHaveLength(1);
   }, 60_000);
+});
+
+describe('without the data-science packages', () => {
+  test('warmup says they are absent and plain Python still works', async () => {
+    // `python3 -S` has no site directories: pandas, numpy, matplotlib and scipy cannot be found.
+    const dir = tempDir('af-py-bare-');
+    const python = join(dir, 'python3-bare');
+    writeFileSync(python, '#!/bin/sh\nexec /usr/bin/python3 -S "$@"\n', { mode: 0o755 });
+    const app = await buildApp({
+      backends: {
+        vm: { enabled: false },
+        rag: { enabled: false },
+        python: { enabled: true, python, isolation: 'none' },
+      },
+    });
+    try {
+      await app.post('/warmup', { backends: ['python'] });
+      const status = (await app.get('/warmup/status')).body.data.backends.python;
+      expect(status.detail).toContain('pandas no, numpy no, matplotlib no, scipy no');
+      const ok = await app.execute('bare', 'python:run', { code: 'import json\njson.dumps([1])' });
+      expect(ok.body.data).toMatchObject({ result: "'[1]'", error: null });
+      const pd = await app.execute('bare', 'python:run', { code: 'import pandas' });
+      expect(pd.body.data.error.name).toBe('ModuleNotFoundError');
+    } finally {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
