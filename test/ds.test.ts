@@ -113,6 +113,11 @@ describe('ds tools', () => {
     });
     expect(r.body.data.stdout).toBe('OSError\n');
     expect(r.body.data.result).toContain('File saved to:');
+    // Only the seed folder itself is added to the sandbox, not its neighbours.
+    const view = await ds('ro', 'ds_run_python', {
+      code: `sorted(os.listdir(${JSON.stringify(root)})), os.path.exists(${JSON.stringify(outside)})`,
+    });
+    expect(view.body.data.result).toBe("Result:\n(['task-1'], False)");
   });
 
   test('another seed folder starts a fresh interpreter, and says so', async () => {
