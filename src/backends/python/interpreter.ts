@@ -60,7 +60,7 @@ export type Outcome =
 const INTERRUPT_GRACE_MS = 40;
 const START_TIMEOUT_MS = 20_000;
 /** A reply larger than this is not the driver speaking (user code wrote onto the protocol). */
-const MAX_FRAME = 512 * 1024 * 1024;
+const MAX_FRAME = 128 * 1024 * 1024;
 
 type Frame = Record<string, unknown>;
 
