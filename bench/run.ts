@@ -6,7 +6,7 @@
 // Options:
 //   --quick          shorter load runs and fewer rounds (a smoke test of the suite itself)
 //   --no-wrk         use the Bun load client even when wrk is installed
-//   --only=a,b       run only some of: idle, load, many, restart, mcp
+//   --only=a,b       run only some of: idle, load, many, restart, mcp, python
 //   --json=FILE      also write the result rows as JSON
 //   --markdown       also print the table as Markdown
 //   --head           benchmark the last commit instead of the working tree
@@ -21,6 +21,7 @@ import { cleanupAll, installCleanupHooks, log, snapshotServer } from './lib.ts';
 import { describeLoadTool, forceLoadTool } from './load.ts';
 import { benchManySessions } from './many-sessions.ts';
 import { benchMcp } from './mcp.ts';
+import { benchPython } from './python.ts';
 import { row, table, markdown, type Row } from './report.ts';
 import { benchRestart } from './restart.ts';
 
@@ -36,7 +37,7 @@ const { values: args } = parseArgs({
   strict: true,
 });
 
-const ALL = ['idle', 'load', 'many', 'restart', 'mcp'] as const;
+const ALL = ['idle', 'load', 'many', 'restart', 'mcp', 'python'] as const;
 type BenchName = (typeof ALL)[number];
 const only = new Set(
   (args.only?.split(',').map((s) => s.trim()) ?? [...ALL]).filter((s): s is BenchName =>
@@ -104,6 +105,10 @@ async function main(): Promise<void> {
 
   await step('mcp', '8. bash:run through /mcp vs /execute', () =>
     benchMcp({ calls: quick ? 100 : 1000 }),
+  );
+
+  await step('python', '9. python:run vs python3 -c', () =>
+    benchPython({ calls: quick ? 50 : 300, spawns: quick ? 10 : 40 }),
   );
 
   log(`== Results (load generator: ${describeLoadTool()})\n`);

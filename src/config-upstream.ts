@@ -60,6 +60,14 @@ const IGNORED = {
     'batcher_max_batch_size',
     'batcher_max_wait_time',
   ],
+  ds: [
+    'summary_model',
+    'openai_api_key',
+    'openai_api_url',
+    'llm_summary_temperature',
+    'llm_summary_max_tokens',
+    'content_limit',
+  ],
   vm: [
     'region',
     'os_type',
@@ -297,9 +305,24 @@ class Translator {
   }
 
   apis(apis: Json): void {
-    for (const type of Object.keys(apis)) {
-      if (!skipped(type)) this.o.notices.unavailable[type] = unavailableType(type);
+    for (const [type, section] of Object.entries(apis)) {
+      if (skipped(type)) continue;
+      if (type === 'ds' && isObject(section)) this.ds(section, `apis.${type}`);
+      else this.o.notices.unavailable[type] = unavailableType(type);
     }
+  }
+
+  /** Upstream's ds tools are served by our ds backend; its LLM summary is not. */
+  private ds(section: Json, base: string): void {
+    this.set('backends.ds.enabled', true, base);
+    const { enable_llm_summary, ...rest } = section;
+    if (enable_llm_summary === true) {
+      this.warn(
+        `${base}.enable_llm_summary: no model summarises ds results here; the full text is ` +
+          'returned (capped by ds_summary_max_chars and output_limit_bytes)',
+      );
+    }
+    this.passThrough('ds', rest, base, IGNORED.ds);
   }
 
   warmup(w: Json): void {

@@ -234,12 +234,7 @@ describe('translation', () => {
     });
     expect(mcp.config.warmup).toEqual({ at_start: true, backends: [] });
     const apis = load(apisFile);
-    expect(Object.keys(apis.notices.unavailable).sort()).toEqual([
-      'doc',
-      'ds',
-      'text2sql',
-      'websearch',
-    ]);
+    expect(Object.keys(apis.notices.unavailable).sort()).toEqual(['doc', 'text2sql', 'websearch']);
     expect(apis.notices.warnings).toEqual([]);
     // No warmup section: upstream warms nothing at start.
     expect(apis.config.warmup.at_start).toBe(false);

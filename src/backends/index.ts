@@ -1,7 +1,15 @@
 // The list of resource types this server knows. Adding one: a folder beside bash/ and a line here.
 import type { BackendModule } from './backend.ts';
 import bash from './bash/index.ts';
+import ds from './ds/index.ts';
+import python from './python/index.ts';
 import rag from './rag/index.ts';
 import vm from './vm/index.ts';
 
-export const backendModules = [bash, rag, vm] as const satisfies readonly BackendModule[];
+export const backendModules = [
+  bash,
+  rag,
+  vm,
+  python,
+  ds,
+] as const satisfies readonly BackendModule[];

@@ -112,6 +112,8 @@ export interface ShellStart {
   network: boolean;
   /** The descriptor (in the child) bwrap reads the seccomp filter from. */
   seccompFd?: number;
+  /** More bwrap mounts after the standard ones (another backend's read-only binds). */
+  extraMounts?: readonly string[];
 }
 
 /** The argv that precedes `bash --noprofile --norc` for one session's shell. */
@@ -139,6 +141,7 @@ export function shellPrefix(plan: SandboxPlan, start: ShellStart): string[] {
     if (statSync(hidden).isDirectory()) args.push('--tmpfs', hidden);
     else args.push('--ro-bind', '/dev/null', hidden);
   }
+  if (start.extraMounts) args.push(...start.extraMounts);
   // No user namespace when dropping to a real uid: the session is then a plain unprivileged
   // host user (a namespace would map it to host root). Without root, bwrap needs one to work.
   args.push('--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup');
