@@ -124,6 +124,14 @@ export class SessionCgroups {
     this.slots.set(sessionId, slot);
   }
 
+  /** A pooled shell's slot becomes its session's. */
+  rekey(from: string, to: string): void {
+    const slot = this.slots.get(from);
+    if (slot === undefined) return;
+    this.slots.delete(from);
+    this.slots.set(to, slot);
+  }
+
   /**
    * Moves processes into the session's cgroup (those already in it are left alone); what they
    * start from then on stays there. Called on the shell's first process right after it is

@@ -1,5 +1,6 @@
 // The bash backend: a persistent shell per session in its own workspace directory (SPEC §6).
 import { Type as t } from '@sinclair/typebox';
+import { randomBytes } from 'node:crypto';
 import {
   chownSync,
   closeSync,
@@ -7,7 +8,9 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
+  renameSync,
   statSync,
+  symlinkSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -25,11 +28,12 @@ import { SessionCgroups } from './cgroups.ts';
 import { ENV_NAME, checkSessionEnv } from './env.ts';
 import { makeWorkspaceDirectory, readWorkspaceFile, writeWorkspaceFile } from './files.ts';
 import type { ProbeInput, ProbeResult } from './probe-worker.ts';
-import { killAll, processesWithEnv, uidsInUse } from './processes.ts';
+import { ShellPool, type PooledShell } from './pool.ts';
+import { descendantsOf, killAll, processesWithEnv, uidsInUse } from './processes.ts';
 import { shellPrefix, type SandboxPlan } from './sandbox.ts';
 import { sessionFilter } from './seccomp.ts';
 import { SessionUids } from './session-uids.ts';
-import { ShellSession } from './shell.ts';
+import { ShellSession, type ShellOptions } from './shell.ts';
 import { Trash } from './trash.ts';
 
 export const bashConfigSchema = t.Object(
@@ -63,6 +67,18 @@ export const bashConfigSchema = t.Object(
       default: [],
       description: 'Host directories sessions may use as cwd, bound read-write into the sandbox',
     }),
+    pool: t.Object(
+      {
+        size: t.Integer({
+          default: 4,
+          minimum: 0,
+          maximum: 256,
+          description:
+            'Sandboxed shells kept started for new and temporary sessions (0: off; ~4 MB each)',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     session_uids: t.Object(
       {
         first: t.Integer({ default: 200000, minimum: 1000, description: 'First uid (and gid)' }),
@@ -155,6 +171,8 @@ const encoding = t.Optional(t.Union([t.Literal('utf8'), t.Literal('base64')], { 
 interface BashHandle {
   shell: ShellSession;
   workspace: string;
+  /** The workspace's path when its shell was pooled: still its real path inside the sandbox. */
+  pooledAs?: string;
   /** The session's own uid (and gid), when the server runs as root and sandboxes. */
   uid?: number;
 }
@@ -181,6 +199,8 @@ function checkHostDirs(dirs: string[]): string[] {
 }
 
 /** Where cwd may point, said in the error when it names nothing the session can see. */
+const isWithin = (dir: string, path: string) => path === dir || path.startsWith(`${dir}/`);
+
 const SESSION_VIEW =
   'in the sandbox a session sees its workspace, its private /tmp, /var/tmp, /run, /root and ' +
   '/home, the read-only system directories and backends.bash.host_dirs';
@@ -254,7 +274,8 @@ export default defineBackendModule({
       return dir;
     };
 
-    const open = (info: SessionInfo, restoreIn?: string): BashHandle => {
+    /** What the session config asks for, checked before anything is made for it. */
+    const settingsOf = (info: SessionInfo) => {
       if (plan.isolation === undefined) {
         // Never a shell before warmup has decided how to sandbox it (the executor warms first).
         throw new WarmupError('The bash backend has not warmed up yet; retry after /warmup.');
@@ -268,6 +289,48 @@ export default defineBackendModule({
             '(backends.bash.allow_network)',
         );
       }
+      return { exports: { ...operatorEnv, ...sessionEnv }, network };
+    };
+
+    /** How a shell is started for a workspace; `key` names its cgroup slot (the session id). */
+    const shellOptions = (
+      key: string,
+      workspace: string,
+      cwd: string,
+      exports: Record<string, string>,
+      network: boolean,
+      uid: number | undefined,
+    ): ShellOptions => {
+      const seccomp = plan.seccompPath;
+      const group = cgroups;
+      return {
+        shell: shellPath,
+        prefix: () =>
+          shellPrefix(plan, {
+            workspace,
+            network,
+            ...(uid === undefined ? {} : { uid }),
+            ...(seccomp ? { seccompFd: 3 } : {}),
+          }),
+        sweepLeftovers: plan.isolation === 'none',
+        sessionId: key,
+        home: workspace,
+        env: baseEnv(workspace),
+        exports,
+        cwd,
+        outputLimit: config.output_limit_bytes,
+        ...(seccomp ? { openStartFd: () => openSync(seccomp, 'r') } : {}),
+        ...(group ? { onProcesses: (pids: number[]) => group.join(key, pids) } : {}),
+      };
+    };
+
+    const sessionCaps = {
+      memoryBytes: config.limits.session_memory_mb * 1024 * 1024,
+      processes: config.limits.session_processes,
+    };
+
+    const open = (info: SessionInfo, restoreIn?: string): BashHandle => {
+      const { exports, network } = settingsOf(info);
       const workspace = workspaceOf(info);
       const fresh = !existsSync(workspace);
       mkdirSync(workspace, { recursive: true, mode: 0o700 });
@@ -287,31 +350,8 @@ export default defineBackendModule({
           }
         }
         const cwd = startDir(info, workspace, uid);
-        const seccomp = plan.seccompPath;
-        const group = cgroups;
-        group?.create(info.sessionId, {
-          memoryBytes: config.limits.session_memory_mb * 1024 * 1024,
-          processes: config.limits.session_processes,
-        });
-        const options = {
-          shell: shellPath,
-          prefix: () =>
-            shellPrefix(plan, {
-              workspace,
-              network,
-              ...(uid === undefined ? {} : { uid }),
-              ...(seccomp ? { seccompFd: 3 } : {}),
-            }),
-          sweepLeftovers: plan.isolation === 'none',
-          sessionId: info.sessionId,
-          home: workspace,
-          env: baseEnv(workspace),
-          exports: { ...operatorEnv, ...sessionEnv },
-          cwd,
-          outputLimit: config.output_limit_bytes,
-          ...(seccomp ? { openStartFd: () => openSync(seccomp, 'r') } : {}),
-          ...(group ? { onProcesses: (pids: number[]) => group.join(info.sessionId, pids) } : {}),
-        };
+        cgroups?.create(info.sessionId, sessionCaps);
+        const options = shellOptions(info.sessionId, workspace, cwd, exports, network, uid);
         return {
           shell: new ShellSession(options, restoreIn ?? cwd),
           workspace,
@@ -321,6 +361,95 @@ export default defineBackendModule({
         if (uid !== undefined) uids?.release(uid);
         if (fresh) trash.remove(workspace);
         throw err;
+      }
+    };
+
+    /** Frees what a pooled shell holds: it never served a session. */
+    const discardPooled = (pooled: PooledShell) => {
+      pooled.shell.kill();
+      if (pooled.uid !== undefined) uids?.release(pooled.uid);
+      cgroups?.release(pooled.token);
+      trash.remove(pooled.workspace);
+    };
+
+    const pool = new ShellPool({
+      size: config.pool.size,
+      log: env.log,
+      discard: discardPooled,
+      async start() {
+        const token = `pool-${randomBytes(8).toString('hex')}`;
+        const workspace = join(workspaceRoot, token);
+        mkdirSync(workspace, { recursive: true, mode: 0o700 });
+        let uid: number | undefined;
+        let shell: ShellSession | undefined;
+        try {
+          if (uids) {
+            uid = uids.take(uidsInUse);
+            chownSync(workspace, uid, uid);
+          }
+          cgroups?.create(token, sessionCaps);
+          shell = new ShellSession(
+            shellOptions(token, workspace, workspace, operatorEnv, false, uid),
+          );
+          await shell.started();
+          return { shell, token, workspace, ...(uid === undefined ? {} : { uid }) };
+        } catch (err) {
+          shell?.kill();
+          if (uid !== undefined) uids?.release(uid);
+          cgroups?.release(token);
+          trash.remove(workspace);
+          throw err;
+        }
+      },
+    });
+
+    /** The pool fills once warmup has chosen the sandbox and recover() has reaped. */
+    const poolSteps = { warmed: false, recovered: false };
+    const poolWanted = (step: keyof typeof poolSteps) => {
+      poolSteps[step] = true;
+      if (poolSteps.warmed && poolSteps.recovered && plan.isolation === 'bwrap') pool.start();
+    };
+
+    /**
+     * A new session from the pool, or undefined when none can serve it (pool empty or off, a
+     * session with network access: the sandbox decides that at its start). The pooled
+     * workspace is renamed to the session's on the host, and inside the sandbox, whose view
+     * was fixed at its start, the session's path becomes a link to it (written by the server
+     * through /proc/<pid>/root: the directory is the sandbox's own, read-only to the session).
+     */
+    const fromPool = (info: SessionInfo): BashHandle | undefined => {
+      const { exports, network } = settingsOf(info);
+      if (network) return undefined;
+      const pooled = pool.take();
+      if (!pooled) return undefined;
+      const workspace = workspaceOf(info);
+      const { uid } = pooled;
+      try {
+        if (existsSync(workspace)) throw new Error(`${workspace} exists already`);
+        const inner = descendantsOf(pooled.shell.pid)[0];
+        if (inner === undefined) throw new Error('the pooled sandbox has no process inside');
+        renameSync(pooled.workspace, workspace);
+        symlinkSync(pooled.token, `/proc/${inner}/root${workspace}`);
+        cgroups?.rekey(pooled.token, info.sessionId);
+        const cwd = startDir(info, workspace, uid);
+        pooled.shell.adopt(shellOptions(info.sessionId, workspace, cwd, exports, false, uid));
+        return {
+          shell: pooled.shell,
+          workspace,
+          pooledAs: pooled.workspace,
+          ...(uid === undefined ? {} : { uid }),
+        };
+      } catch (err) {
+        env.log.warn('bash.pool_handover_failed', {
+          session_id: info.sessionId,
+          error: String(err),
+        });
+        pooled.shell.kill();
+        if (uid !== undefined) uids?.release(uid);
+        cgroups?.release(pooled.token);
+        cgroups?.release(info.sessionId);
+        trash.remove(existsSync(pooled.workspace) ? pooled.workspace : workspace);
+        return undefined;
       }
     };
 
@@ -411,7 +540,14 @@ export default defineBackendModule({
         }
         plan.isolation = probe.isolation;
         for (const warning of probe.warnings) env.log.warn('bash.warning', { warning });
-        ctx.progress({ fraction: 1, detail: `isolation: ${probe.isolation}` });
+        // Only sandboxed shells are worth pooling (a plain one starts in a millisecond), and
+        // the pool starts after recover() has reaped what an earlier run left.
+        const pooled = probe.isolation === 'bwrap' && pool.size > 0;
+        if (pooled) poolWanted('warmed');
+        ctx.progress({
+          fraction: 1,
+          detail: `isolation: ${probe.isolation}${pooled ? `, warm pool: ${pool.size} shells` : ''}`,
+        });
         env.log.info('bash.ready', {
           shell: probe.shellPath,
           version: probe.version,
@@ -422,6 +558,7 @@ export default defineBackendModule({
 
       async recover(sessions) {
         // Shells of the previous server process are orphans now; their sessions respawn on use.
+        // (Reaped before the pool starts: the pool's shells carry the same mark.)
         const orphans = processesWithEnv('AGENTFLOW_INSTANCE', env.instanceId);
         killAll(orphans);
         if (orphans.length > 0) env.log.info('bash.reaped', { processes: orphans.length });
@@ -431,11 +568,12 @@ export default defineBackendModule({
             if (!keep.has(name)) trash.remove(join(workspaceRoot, name));
           }
         }
+        poolWanted('recovered');
         return new Map(sessions.map((s) => [s.sessionId, 'restored']));
       },
 
       async createSession(info) {
-        return started(open(info), info, true);
+        return started(fromPool(info) ?? open(info), info, true);
       },
 
       async restoreSession(info) {
@@ -448,6 +586,7 @@ export default defineBackendModule({
       },
 
       async close() {
+        await pool.drain();
         await cgroups?.close();
         if (filterFd !== undefined) closeSync(filterFd);
       },
@@ -457,7 +596,14 @@ export default defineBackendModule({
         if (handle.uid !== undefined) uids?.release(handle.uid);
       },
 
-      sessionState: (handle) => ({ cwd: handle.shell.cwd }),
+      // A directory named by its real path inside (`cd "$(pwd -P)"`) is kept under the
+      // session's own name, the one a restored shell finds.
+      sessionState: (handle) => ({
+        cwd:
+          handle.pooledAs !== undefined && isWithin(handle.pooledAs, handle.shell.cwd)
+            ? handle.workspace + handle.shell.cwd.slice(handle.pooledAs.length)
+            : handle.shell.cwd,
+      }),
 
       tools: [
         defineTool({

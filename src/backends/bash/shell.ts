@@ -64,6 +64,8 @@ const SHELL_REPORT_GRACE_MS = 300;
 /** How long a new shell (and its sandbox) may take to say it is ready. */
 const SHELL_START_TIMEOUT_MS = 10_000;
 const READY = Buffer.from('\x1f__AF_READY__');
+/** The shell prints READY and its directory, NUL-terminated, once it has set itself up. */
+const READY_LINE = `builtin printf '\\037__AF_READY__%s\\0' "$PWD"`;
 /** Bytes a shell may print before it is ready (nothing, normally): more means it is broken. */
 const MAX_PRE_READY = 64 * 1024;
 
@@ -100,7 +102,7 @@ export class ShellSession {
   cwd: string;
 
   constructor(
-    private readonly options: ShellOptions,
+    private options: ShellOptions,
     startIn = options.cwd,
   ) {
     this.cwd = startIn;
@@ -161,19 +163,50 @@ export class ShellSession {
    * a sandbox that failed to start never does (see started()).
    */
   private startLine(): string {
-    const exports = Object.entries(this.options.exports)
+    // The usual umask inside (the server's own is 077).
+    return (
+      `umask 022; ${this.settingsLine({})}` +
+      `__af_m() { local s=$?; builtin printf '\\037__AF_%s__%d %s\\0' "$1" "$s" "$PWD"; ` +
+      `builtin printf '\\037__AF_%s__\\0' "$1" >&2; }; readonly -f __af_m; ` +
+      `${READY_LINE}\n`
+    );
+  }
+
+  /** Exports `first` then the configured variables, and goes to the session's directory. */
+  private settingsLine(first: Record<string, string>): string {
+    const exports = Object.entries({ ...first, ...this.options.exports })
       .map(([name, value]) => `export ${name}=${ansiCQuote(value)}; `)
       .join('');
     const dirs = [...new Set([this.cwd, this.options.cwd, this.options.home])]
       .map((dir) => `builtin cd -- ${ansiCQuote(dir)} 2>/dev/null`)
       .join(' || ');
-    // The usual umask inside (the server's own is 077).
-    return (
-      `umask 022; ${exports}${dirs}; ` +
-      `__af_m() { local s=$?; builtin printf '\\037__AF_%s__%d %s\\0' "$1" "$s" "$PWD"; ` +
-      `builtin printf '\\037__AF_%s__\\0' "$1" >&2; }; readonly -f __af_m; ` +
-      `builtin printf '\\037__AF_READY__%s\\0' "$PWD"\n`
-    );
+    return `${exports}${dirs}; `;
+  }
+
+  /**
+   * Hands a ready shell from the warm pool to its session: from now on it is that session's
+   * shell (a respawn starts one with these options). What was fixed at its start (sandbox,
+   * uid, limits) is the same for every session; the rest is applied here, in one line: the
+   * variables that differ (HOME, the session id …) and the session's own, then its directory.
+   * It says it is ready again, from there (see started()).
+   */
+  adopt(options: ShellOptions): void {
+    const changed: Record<string, string> = { AGENTFLOW_SESSION_ID: options.sessionId };
+    for (const [name, value] of Object.entries(options.env)) {
+      if (this.options.env[name] !== value) changed[name] = value;
+    }
+    this.options = options;
+    this.cwd = options.cwd;
+    this.readyState = 'waiting';
+    this.preReady = Buffer.alloc(0);
+    try {
+      // OLDPWD would name the pool's directory: a fresh shell has none.
+      this.proc.stdin.write(`${this.settingsLine(changed)}unset OLDPWD; ${READY_LINE}\n`);
+      this.proc.stdin.flush();
+    } catch {
+      // It died while pooled: started() finds it gone and starts the session's own shell.
+      this.exited = true;
+    }
   }
 
   private async pump(stream: ReadableStream<Uint8Array>, which: 'out' | 'err'): Promise<void> {
