@@ -6,7 +6,7 @@
 // Options:
 //   --quick          shorter load runs and fewer rounds (a smoke test of the suite itself)
 //   --no-wrk         use the Bun load client even when wrk is installed
-//   --only=a,b       run only some of: idle, load, many, restart
+//   --only=a,b       run only some of: idle, load, many, restart, text2sql
 //   --json=FILE      also write the result rows as JSON
 //   --markdown       also print the table as Markdown
 //   --head           benchmark the last commit instead of the working tree
@@ -22,6 +22,7 @@ import { describeLoadTool, forceLoadTool } from './load.ts';
 import { benchManySessions } from './many-sessions.ts';
 import { row, table, markdown, type Row } from './report.ts';
 import { benchRestart } from './restart.ts';
+import { benchText2sql } from './text2sql.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -35,7 +36,7 @@ const { values: args } = parseArgs({
   strict: true,
 });
 
-const ALL = ['idle', 'load', 'many', 'restart'] as const;
+const ALL = ['idle', 'load', 'many', 'restart', 'text2sql'] as const;
 type BenchName = (typeof ALL)[number];
 const only = new Set(
   (args.only?.split(',').map((s) => s.trim()) ?? [...ALL]).filter((s): s is BenchName =>
@@ -99,6 +100,10 @@ async function main(): Promise<void> {
   );
   await step('restart', '6. restart with 10,000 stored sessions', () =>
     benchRestart({ sessions: 10_000, rounds: quick ? 1 : 5, timeoutMs: 30_000 }),
+  );
+
+  await step('text2sql', '8. text2sql:execute vs bun:sqlite', () =>
+    benchText2sql({ calls: quick ? 200 : 1000 }),
   );
 
   log(`== Results (load generator: ${describeLoadTool()})\n`);

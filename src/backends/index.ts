@@ -2,6 +2,7 @@
 import type { BackendModule } from './backend.ts';
 import bash from './bash/index.ts';
 import rag from './rag/index.ts';
+import text2sql from './text2sql/index.ts';
 import vm from './vm/index.ts';
 
-export const backendModules = [bash, rag, vm] as const satisfies readonly BackendModule[];
+export const backendModules = [bash, rag, vm, text2sql] as const satisfies readonly BackendModule[];
