@@ -1,8 +1,15 @@
 // The list of resource types this server knows. Adding one: a folder beside bash/ and a line here.
 import type { BackendModule } from './backend.ts';
 import bash from './bash/index.ts';
+import doc from './doc/index.ts';
 import rag from './rag/index.ts';
 import text2sql from './text2sql/index.ts';
 import vm from './vm/index.ts';
 
-export const backendModules = [bash, rag, vm, text2sql] as const satisfies readonly BackendModule[];
+export const backendModules = [
+  bash,
+  rag,
+  vm,
+  text2sql,
+  doc,
+] as const satisfies readonly BackendModule[];
