@@ -339,6 +339,39 @@ describe('bad inputs', () => {
     expect(viaLink.body.code).toBe(1002);
   });
 
+  test('a document inside the data directory is refused even when a root covers it', async () => {
+    const wide = await buildApp({ backends: { doc: { enabled: true, roots: ['/'] } } });
+    try {
+      const inData = join(wide.dataDir, 'workspaces', 'fake-doc');
+      writeDoc(inData);
+      const r = await wide.execute('doc-w', 'doc:search', {
+        key_words: ['radar'],
+        seed_path: inData,
+      });
+      expect(r.body.code).toBe(1002);
+      expect(r.body.message).toContain("inside the server's data directory");
+      const ok = await wide.execute('doc-w', 'doc:search', {
+        key_words: ['radar'],
+        seed_path: paper,
+      });
+      expect(ok.body.code).toBe(0);
+    } finally {
+      await wide.close();
+    }
+  });
+
+  test('a doc session lends its seed_path to calls that give none', async () => {
+    const c = await raw.post('/session/create', {
+      worker_id: 'doc-s',
+      resource_type: 'doc',
+      config: { seed_path: paper },
+    });
+    expect(c.body.code).toBe(0);
+    const r = await raw.execute('doc-s', 'doc:search', { key_words: ['radar'] });
+    expect(r.body.code).toBe(0);
+    expect(r.body.data.searches[0].total).toBe(4);
+  });
+
   test('unknown section ids are 1002 listing the known ones', async () => {
     const r = await raw.execute('doc-w', 'doc:read', {
       section_ids: ['2', '9.9'],

@@ -256,6 +256,16 @@ describe('errors in SQL terms', () => {
   });
 });
 
+describe('sessions', () => {
+  test("upstream's runner may create a text2sql session; calls then run on it", async () => {
+    const c = await t.post('/session/create', { worker_id: 'sql-s', resource_type: 'text2sql' });
+    expect(c.body.code).toBe(0);
+    const r = await t.execute('sql-s', 'text2sql:list_databases', {});
+    expect(r.body.meta.session_id).toBe(c.body.data.session_id);
+    expect(r.body.meta.temporary_session).toBe(false);
+  });
+});
+
 describe("upstream's config", () => {
   const fx = serverFixture('af-sql-up-');
   test('apis.text2sql.databases with ${VAR:-} paths starts the server', async () => {

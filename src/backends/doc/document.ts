@@ -52,7 +52,9 @@ const MIME: Record<string, string> = {
 };
 
 const SAFE_ID = /^[A-Za-z0-9_.-]{1,128}$/;
-const inside = (path: string, dir: string) => path === dir || path.startsWith(dir + sep);
+/** `path` is `dir` or below it (a root such as `/` already ends with the separator). */
+const inside = (path: string, dir: string) =>
+  path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 
 export interface Placement {
   roots: readonly string[];
