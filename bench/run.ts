@@ -6,7 +6,7 @@
 // Options:
 //   --quick          shorter load runs and fewer rounds (a smoke test of the suite itself)
 //   --no-wrk         use the Bun load client even when wrk is installed
-//   --only=a,b       run only some of: idle, load, many, restart, mcp, python
+//   --only=a,b       run only some of: idle, load, many, restart, mcp, python, text2sql, doc
 //   --json=FILE      also write the result rows as JSON
 //   --markdown       also print the table as Markdown
 //   --head           benchmark the last commit instead of the working tree
@@ -24,6 +24,8 @@ import { benchMcp } from './mcp.ts';
 import { benchPython } from './python.ts';
 import { row, table, markdown, type Row } from './report.ts';
 import { benchRestart } from './restart.ts';
+import { benchText2sql } from './text2sql.ts';
+import { benchDocSearch } from './doc.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,7 +39,7 @@ const { values: args } = parseArgs({
   strict: true,
 });
 
-const ALL = ['idle', 'load', 'many', 'restart', 'mcp', 'python'] as const;
+const ALL = ['idle', 'load', 'many', 'restart', 'mcp', 'python', 'text2sql', 'doc'] as const;
 type BenchName = (typeof ALL)[number];
 const only = new Set(
   (args.only?.split(',').map((s) => s.trim()) ?? [...ALL]).filter((s): s is BenchName =>
@@ -109,6 +111,13 @@ async function main(): Promise<void> {
 
   await step('python', '9. python:run vs python3 -c', () =>
     benchPython({ calls: quick ? 50 : 300, spawns: quick ? 10 : 40 }),
+  );
+
+  await step('text2sql', '10. text2sql:execute vs bun:sqlite', () =>
+    benchText2sql({ calls: quick ? 200 : 1000 }),
+  );
+  await step('doc', '11. doc:search vs the FTS5 query in-process', () =>
+    benchDocSearch({ calls: quick ? 200 : 1000 }),
   );
 
   log(`== Results (load generator: ${describeLoadTool()})\n`);

@@ -308,7 +308,51 @@ class Translator {
     for (const [type, section] of Object.entries(apis)) {
       if (skipped(type)) continue;
       if (type === 'ds' && isObject(section)) this.ds(section, `apis.${type}`);
-      else this.o.notices.unavailable[type] = unavailableType(type);
+      else if (type === 'text2sql' && isObject(section)) this.text2sql(section, `apis.${type}`);
+      else if (type === 'doc' && isObject(section) && nativeFields('doc').length) {
+        this.doc(section, `apis.${type}`);
+      } else this.o.notices.unavailable[type] = unavailableType(type);
+    }
+  }
+
+  /** Upstream's `databases` (or `db_paths`): an empty path (an unset `${VAR:-}`) is left out. */
+  private text2sql(config: Json, base: string): void {
+    const { databases, db_paths, ...rest } = config;
+    const key = databases !== undefined ? 'databases' : 'db_paths';
+    const dbs = databases ?? db_paths ?? {};
+    if (!isObject(dbs)) throw new ConfigError(`${base}.${key}: must be an object {name: path}`);
+    const kept: Json = {};
+    for (const [id, path] of Object.entries(dbs)) {
+      const at = `${base}.${key}.${id}`;
+      if (skipped(id) || this.gap(at, 'that database is left out')) continue;
+      // Upstream's shipped file leaves every path empty on purpose: no warning for each.
+      if (path !== '') kept[id] = path;
+    }
+    this.set('backends.text2sql.enabled', true);
+    this.set('backends.text2sql.databases', kept, `${base}.${key}`);
+    if (Object.keys(kept).length === 0) {
+      this.o.notices.unavailable.text2sql = `${base}.${key} names no database file: set the paths (or their variables) to turn text2sql on`;
+    }
+    this.passThrough('text2sql', rest, base, []);
+  }
+
+  /** Upstream's doc keys are ours; a VLM without its key stays off (doc:read answers raw text). */
+  private doc(config: Json, base: string): void {
+    this.set('backends.doc.enabled', true);
+    const vlmKeyMissing = this.gapVars(`${base}.vlm_api_key`);
+    for (const [k, v] of Object.entries(config)) {
+      const path = `${base}.${k}`;
+      if (skipped(k)) continue;
+      if (vlmKeyMissing && k.startsWith('vlm_')) continue;
+      if (nativeFields('doc').includes(k) && k !== 'enabled')
+        this.native(`backends.doc.${k}`, v, path);
+      else this.unknown(path);
+    }
+    if (vlmKeyMissing) {
+      this.warn(
+        `${base}.vlm_api_key needs ${vlmKeyMissing.join(', ')}, which is not set: no vision ` +
+          'model is used, doc:read answers the sections as text',
+      );
     }
   }
 

@@ -129,7 +129,9 @@ describe('bash:run', () => {
     const id = await sessionId(w);
     await run(w, '(setsid sleep 301 &); (sleep 302 &)');
     await Bun.sleep(100);
-    expect(processesOfSession(id).length).toBeGreaterThanOrEqual(3);
+    // The two sleeps (and the shell, unless it came from the warm pool: a pooled shell started
+    // under the pool's name, and only what it starts carries the session's).
+    expect(processesOfSession(id).length).toBeGreaterThanOrEqual(2);
     await t.post('/session/destroy', { worker_id: w });
     await Bun.sleep(100);
     expect(await processesLeft(id)).toEqual([]);

@@ -234,8 +234,14 @@ describe('translation', () => {
     });
     expect(mcp.config.warmup).toEqual({ at_start: true, backends: [] });
     const apis = load(apisFile);
-    expect(Object.keys(apis.notices.unavailable).sort()).toEqual(['doc', 'text2sql', 'websearch']);
-    expect(apis.notices.warnings).toEqual([]);
+    // doc is served; text2sql too, but its fixture paths are all empty.
+    expect(Object.keys(apis.notices.unavailable).sort()).toEqual(['text2sql', 'websearch']);
+    expect(apis.notices.warnings).toEqual([
+      'apis.doc.vlm_api_key needs AF_FIX_VLM_KEY, which is not set: no vision model is used, ' +
+        'doc:read answers the sections as text',
+    ]);
+    expect(apis.config.backends.doc).toMatchObject({ enabled: true, seed_path: 'fixture/seed' });
+    expect(apis.config.backends.doc!.vlm_model).toBeUndefined();
     // No warmup section: upstream warms nothing at start.
     expect(apis.config.warmup.at_start).toBe(false);
     for (const b of ['bash', 'rag', 'vm'] as const) {

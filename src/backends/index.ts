@@ -3,7 +3,9 @@ import type { BackendModule } from './backend.ts';
 import bash from './bash/index.ts';
 import ds from './ds/index.ts';
 import python from './python/index.ts';
+import doc from './doc/index.ts';
 import rag from './rag/index.ts';
+import text2sql from './text2sql/index.ts';
 import vm from './vm/index.ts';
 
 export const backendModules = [
@@ -12,4 +14,6 @@ export const backendModules = [
   vm,
   python,
   ds,
+  text2sql,
+  doc,
 ] as const satisfies readonly BackendModule[];
