@@ -6,7 +6,7 @@
 // Options:
 //   --quick          shorter load runs and fewer rounds (a smoke test of the suite itself)
 //   --no-wrk         use the Bun load client even when wrk is installed
-//   --only=a,b       run only some of: idle, load, many, restart, mcp, python, text2sql, doc
+//   --only=a,b       run only some of: idle, load, many, restart, mcp, python, text2sql, doc, pool
 //   --json=FILE      also write the result rows as JSON
 //   --markdown       also print the table as Markdown
 //   --head           benchmark the last commit instead of the working tree
@@ -21,6 +21,7 @@ import { cleanupAll, installCleanupHooks, log, snapshotServer } from './lib.ts';
 import { describeLoadTool, forceLoadTool } from './load.ts';
 import { benchManySessions } from './many-sessions.ts';
 import { benchMcp } from './mcp.ts';
+import { benchPool } from './pool.ts';
 import { benchPython } from './python.ts';
 import { row, table, markdown, type Row } from './report.ts';
 import { benchRestart } from './restart.ts';
@@ -39,7 +40,17 @@ const { values: args } = parseArgs({
   strict: true,
 });
 
-const ALL = ['idle', 'load', 'many', 'restart', 'mcp', 'python', 'text2sql', 'doc'] as const;
+const ALL = [
+  'idle',
+  'load',
+  'many',
+  'restart',
+  'mcp',
+  'python',
+  'text2sql',
+  'doc',
+  'pool',
+] as const;
 type BenchName = (typeof ALL)[number];
 const only = new Set(
   (args.only?.split(',').map((s) => s.trim()) ?? [...ALL]).filter((s): s is BenchName =>
@@ -111,6 +122,10 @@ async function main(): Promise<void> {
 
   await step('python', '9. python:run vs python3 -c', () =>
     benchPython({ calls: quick ? 50 : 300, spawns: quick ? 10 : 40 }),
+  );
+
+  await step('pool', '12–13. temporary-session bash:run, warm pool on vs off', () =>
+    benchPool({ calls: quick ? 30 : 150, pauseMs: 60 }),
   );
 
   await step('text2sql', '10. text2sql:execute vs bun:sqlite', () =>

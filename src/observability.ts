@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, MetricsRegistry } from './core/metrics.ts';
 import type { SessionManager } from './core/sessions.ts';
 import type { WarmupManager } from './core/warmup.ts';
+import type { Backend } from './backends/backend.ts';
 
 export interface ServerMetrics {
   registry: MetricsRegistry;
@@ -10,7 +11,7 @@ export interface ServerMetrics {
   toolCalls: Histogram;
   sessionEvents: Counter;
   /** Adds the gauges read at scrape time, once the services they read exist. */
-  watch(sessions: SessionManager, warmup: WarmupManager): void;
+  watch(sessions: SessionManager, warmup: WarmupManager, backends: readonly Backend[]): void;
 }
 
 function childProcesses(): number {
@@ -51,7 +52,19 @@ export function createMetrics(): ServerMetrics {
     requests,
     toolCalls,
     sessionEvents,
-    watch(sessions, warmup) {
+    watch(sessions, warmup, backends) {
+      registry.add(
+        new Gauge(
+          'agentflow_backend_state',
+          "Backends' own figures (bash: warm pool shells ready, size, hits, misses)",
+          () =>
+            backends.flatMap((b) =>
+              Object.entries(b.gauges?.() ?? {}).map(
+                ([state, n]) => [{ backend: b.name, state }, n] as const,
+              ),
+            ),
+        ),
+      );
       registry.add(
         new Gauge('agentflow_sessions_active', 'Stored sessions by resource type', () => {
           const counts = new Map<string, number>();

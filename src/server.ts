@@ -124,7 +124,7 @@ export async function createServices(
     onCall: (tool, code, seconds) =>
       metrics.toolCalls.observe({ tool, code: String(code) }, seconds),
   });
-  metrics.watch(sessions, warmup);
+  metrics.watch(sessions, warmup, backends);
 
   let closing: Promise<void> | undefined;
   const shutdown = (req: ShutdownRequest): Promise<void> =>

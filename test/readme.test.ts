@@ -205,7 +205,7 @@ test('every CLI flag and environment override is documented', () => {
 
 test('every metric of /metrics is documented', () => {
   const metrics = createMetrics();
-  metrics.watch({ list: () => [] } as never, { status: () => ({}) } as never);
+  metrics.watch({ list: () => [] } as never, { status: () => ({}) } as never, []);
   const names = [...metrics.registry.render().matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!);
   expect(names.length).toBeGreaterThan(5);
   for (const name of names) expect(README).toContain(`\`${name}\``);

@@ -207,7 +207,9 @@ describe('destroy', () => {
     const c = await create('destroy-me');
     const id = c.body.data.session_id;
     await run('destroy-me', 'sleep 300 & echo x > file');
-    expect(processesOfSession(id).length).toBeGreaterThan(1);
+    // The sleep (and the shell, unless it came from the warm pool, which started it under the
+    // pool's name).
+    expect(processesOfSession(id).length).toBeGreaterThanOrEqual(1);
     const d = await t.post('/session/destroy', { worker_id: 'destroy-me', resource_type: 'bash' });
     expect(d.body.data.session_id).toBe(id);
     await Bun.sleep(50);

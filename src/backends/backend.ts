@@ -89,6 +89,11 @@ export interface Backend<H = any> {
   detachSession?(info: SessionInfo, handle: H): Promise<void>;
   /** Backend state to persist after a call (compared with the last persisted value). */
   sessionState?(handle: H): Record<string, unknown>;
+  /**
+   * Figures for `/metrics`, read at each scrape: `agentflow_backend_state{backend, state}`
+   * (e.g. bash's warm pool: `pool_ready`, `pool_size`, `pool_hits`, `pool_misses`).
+   */
+  gauges?(): Record<string, number>;
   /** Releases backend-wide resources (worker pools, connections) when the server stops. */
   close?(): Promise<void>;
 }

@@ -171,8 +171,6 @@ const encoding = t.Optional(t.Union([t.Literal('utf8'), t.Literal('base64')], { 
 interface BashHandle {
   shell: ShellSession;
   workspace: string;
-  /** The workspace's path when its shell was pooled: still its real path inside the sandbox. */
-  pooledAs?: string;
   /** The session's own uid (and gid), when the server runs as root and sandboxes. */
   uid?: number;
 }
@@ -199,8 +197,6 @@ function checkHostDirs(dirs: string[]): string[] {
 }
 
 /** Where cwd may point, said in the error when it names nothing the session can see. */
-const isWithin = (dir: string, path: string) => path === dir || path.startsWith(`${dir}/`);
-
 const SESSION_VIEW =
   'in the sandbox a session sees its workspace, its private /tmp, /var/tmp, /run, /root and ' +
   '/home, the read-only system directories and backends.bash.host_dirs';
@@ -210,6 +206,8 @@ export default defineBackendModule({
   configSchema: bashConfigSchema,
   create(config, env: BackendEnv): Backend<BashHandle> {
     const workspaceRoot = join(env.dataDir, 'workspaces');
+    /** The warm pool's workspaces, until each is renamed into workspaceRoot for its session. */
+    const poolRoot = join(env.dataDir, 'pool');
     const trash = new Trash(join(env.dataDir, 'trash'));
     trash.empty();
     let shellPath = config.shell;
@@ -300,6 +298,7 @@ export default defineBackendModule({
       exports: Record<string, string>,
       network: boolean,
       uid: number | undefined,
+      mountAt?: string,
     ): ShellOptions => {
       const seccomp = plan.seccompPath;
       const group = cgroups;
@@ -308,6 +307,7 @@ export default defineBackendModule({
         prefix: () =>
           shellPrefix(plan, {
             workspace,
+            ...(mountAt === undefined ? {} : { mountAt }),
             network,
             ...(uid === undefined ? {} : { uid }),
             ...(seccomp ? { seccompFd: 3 } : {}),
@@ -315,7 +315,7 @@ export default defineBackendModule({
         sweepLeftovers: plan.isolation === 'none',
         sessionId: key,
         home: workspace,
-        env: baseEnv(workspace),
+        env: baseEnv(mountAt ?? workspace),
         exports,
         cwd,
         outputLimit: config.output_limit_bytes,
@@ -378,8 +378,12 @@ export default defineBackendModule({
       discard: discardPooled,
       async start() {
         const token = `pool-${randomBytes(8).toString('hex')}`;
-        const workspace = join(workspaceRoot, token);
-        mkdirSync(workspace, { recursive: true, mode: 0o700 });
+        // On the host beside the workspaces, not among them; inside, among them (see fromPool).
+        const workspace = join(poolRoot, token);
+        const inside = join(workspaceRoot, token);
+        mkdirSync(poolRoot, { recursive: true, mode: 0o700 });
+        mkdirSync(workspaceRoot, { recursive: true, mode: 0o700 });
+        mkdirSync(workspace, { mode: 0o700 });
         let uid: number | undefined;
         let shell: ShellSession | undefined;
         try {
@@ -389,7 +393,7 @@ export default defineBackendModule({
           }
           cgroups?.create(token, sessionCaps);
           shell = new ShellSession(
-            shellOptions(token, workspace, workspace, operatorEnv, false, uid),
+            shellOptions(token, workspace, inside, operatorEnv, false, uid, inside),
           );
           await shell.started();
           return { shell, token, workspace, ...(uid === undefined ? {} : { uid }) };
@@ -432,11 +436,13 @@ export default defineBackendModule({
         symlinkSync(pooled.token, `/proc/${inner}/root${workspace}`);
         cgroups?.rekey(pooled.token, info.sessionId);
         const cwd = startDir(info, workspace, uid);
-        pooled.shell.adopt(shellOptions(info.sessionId, workspace, cwd, exports, false, uid));
+        pooled.shell.adopt({
+          ...shellOptions(info.sessionId, workspace, cwd, exports, false, uid),
+          pathAlias: { real: join(workspaceRoot, pooled.token), shown: workspace },
+        });
         return {
           shell: pooled.shell,
           workspace,
-          pooledAs: pooled.workspace,
           ...(uid === undefined ? {} : { uid }),
         };
       } catch (err) {
@@ -562,6 +568,10 @@ export default defineBackendModule({
         const orphans = processesWithEnv('AGENTFLOW_INSTANCE', env.instanceId);
         killAll(orphans);
         if (orphans.length > 0) env.log.info('bash.reaped', { processes: orphans.length });
+        // The warm pool of an earlier run: its shells were just reaped, its workspaces go.
+        if (existsSync(poolRoot)) {
+          for (const name of readdirSync(poolRoot)) trash.remove(join(poolRoot, name));
+        }
         const keep = new Set(sessions.map((s) => s.sessionId));
         if (existsSync(workspaceRoot)) {
           for (const name of readdirSync(workspaceRoot)) {
@@ -598,12 +608,17 @@ export default defineBackendModule({
 
       // A directory named by its real path inside (`cd "$(pwd -P)"`) is kept under the
       // session's own name, the one a restored shell finds.
-      sessionState: (handle) => ({
-        cwd:
-          handle.pooledAs !== undefined && isWithin(handle.pooledAs, handle.shell.cwd)
-            ? handle.workspace + handle.shell.cwd.slice(handle.pooledAs.length)
-            : handle.shell.cwd,
-      }),
+      gauges: (): Record<string, number> =>
+        pool.size > 0 && plan.isolation === 'bwrap'
+          ? {
+              pool_size: pool.size,
+              pool_ready: pool.available,
+              pool_hits: pool.hits,
+              pool_misses: pool.misses,
+            }
+          : {},
+
+      sessionState: (handle) => ({ cwd: handle.shell.cwd }),
 
       tools: [
         defineTool({

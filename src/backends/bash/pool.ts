@@ -28,12 +28,15 @@ export interface ShellPoolOptions {
 /** After a failed start, the pool waits this long before it tries again (doubling, capped). */
 const RETRY_MS = 1000;
 const MAX_RETRY_MS = 60_000;
+/** How long after a shell is taken the pool starts its replacement. */
+const REFILL_DELAY_MS = 10;
 
 export class ShellPool {
   private readonly ready: PooledShell[] = [];
   private starting: Promise<void> | undefined;
   private retryMs = RETRY_MS;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private refillTimer: ReturnType<typeof setTimeout> | undefined;
   private open = false;
   /** Served from the pool, and started cold because it was empty (for /metrics). */
   hits = 0;
@@ -66,7 +69,15 @@ export class ShellPool {
     }
     if (taken) this.hits++;
     else this.misses++;
-    this.refill();
+    // Not now: starting a shell spawns a process, which blocks this thread for milliseconds,
+    // and the call that took this one is still on its way to its answer.
+    if (!this.refillTimer) {
+      this.refillTimer = setTimeout(() => {
+        this.refillTimer = undefined;
+        this.refill();
+      }, REFILL_DELAY_MS);
+      this.refillTimer.unref();
+    }
     return taken;
   }
 
@@ -116,7 +127,8 @@ export class ShellPool {
   async drain(): Promise<void> {
     this.open = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    this.retryTimer = this.refillTimer = undefined;
     await this.starting;
     for (const shell of this.ready.splice(0)) this.options.discard(shell);
   }

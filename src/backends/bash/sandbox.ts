@@ -107,6 +107,8 @@ function rlimitArgs(prlimit: string | undefined, limits: Limits): string[] {
 
 export interface ShellStart {
   workspace: string;
+  /** Where the workspace appears inside, when not at its own path (a warm-pool shell's). */
+  mountAt?: string;
   /** The session's own uid (and gid) when the server runs as root; else the server's. */
   uid?: number;
   network: boolean;
@@ -121,6 +123,7 @@ export function shellPrefix(plan: SandboxPlan, start: ShellStart): string[] {
   const limits = rlimitArgs(plan.prlimitPath, plan.limits);
   if (plan.isolation !== 'bwrap') return limits;
   const { workspace } = start;
+  const inside = start.mountAt ?? workspace;
   const args = [plan.bwrapPath];
   if (start.seccompFd !== undefined) args.push('--seccomp', String(start.seccompFd));
   args.push(...system(), '--dev', '/dev', '--proc', '/proc');
@@ -131,8 +134,8 @@ export function shellPrefix(plan: SandboxPlan, start: ShellStart): string[] {
   }
   // The data directory holds the store and every other workspace: an empty tmpfs replaces it,
   // and only this session's workspace is bound back in, at the same path.
-  args.push('--tmpfs', plan.dataDir, '--perms', '0755', '--dir', dirname(workspace));
-  args.push('--bind', workspace, workspace);
+  args.push('--tmpfs', plan.dataDir, '--perms', '0755', '--dir', dirname(inside));
+  args.push('--bind', workspace, inside);
   // Bound only while the path is its own real path: a link on the way (planted by a session in a
   // shared directory, say) is never followed to another host directory.
   for (const dir of plan.hostDirs) if (isOwnRealPath(dir)) args.push('--bind', dir, dir);
@@ -149,7 +152,7 @@ export function shellPrefix(plan: SandboxPlan, start: ShellStart): string[] {
   if (start.network) args.push('--share-net');
   // The root itself (bwrap's tmpfs) turns read-only once every mount point is made.
   args.push('--remount-ro', '/');
-  args.push('--die-with-parent', '--new-session', '--chdir', workspace);
+  args.push('--die-with-parent', '--new-session', '--chdir', inside);
   // --as-pid-1 makes the shell the namespace's init (it reaps orphans), one process fewer. Not
   // when it runs as another uid than bwrap: the parent-death signal that ends the sandbox with
   // the server could not reach it (a signal across users needs CAP_KILL). bwrap's own init, of

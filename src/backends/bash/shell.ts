@@ -47,6 +47,12 @@ export interface ShellOptions {
   /** Where the shell goes once it runs, in the session's own view of the filesystem. */
   cwd: string;
   outputLimit: number;
+  /**
+   * A shell from the warm pool: its workspace's real path inside the sandbox (`real`) and the
+   * session's name for it (`shown`). A directory reached by the real path is reported (and kept,
+   * for a restart or a respawn) under the session's name.
+   */
+  pathAlias?: { readonly real: string; readonly shown: string };
   /** Opens a descriptor the sandbox reads at start (its seccomp filter); passed as fd 3. */
   openStartFd?: () => number;
   /**
@@ -209,6 +215,13 @@ export class ShellSession {
     }
   }
 
+  /** A directory as the session knows it (see ShellOptions.pathAlias). */
+  private shown(dir: string): string {
+    const alias = this.options.pathAlias;
+    if (!alias || !(dir === alias.real || dir.startsWith(`${alias.real}/`))) return dir;
+    return alias.shown + dir.slice(alias.real.length);
+  }
+
   private async pump(stream: ReadableStream<Uint8Array>, which: 'out' | 'err'): Promise<void> {
     const reader = stream.getReader();
     try {
@@ -232,7 +245,7 @@ export class ShellSession {
         if (this.preReady.length > MAX_PRE_READY) this.killShell(false);
         return;
       }
-      this.cwd = this.preReady.subarray(at + READY.length, end).toString('utf8');
+      this.cwd = this.shown(this.preReady.subarray(at + READY.length, end).toString('utf8'));
       this.options.onProcesses?.([this.proc.pid, ...descendantsOf(this.proc.pid)]);
       this.readyState = 'ready';
       this.readyWaiter?.();
@@ -313,7 +326,7 @@ export class ShellSession {
     if (out.done !== undefined) {
       const space = out.done.indexOf(' ');
       exitCode = Number(out.done.slice(0, space));
-      this.cwd = out.done.slice(space + 1);
+      this.cwd = this.shown(out.done.slice(space + 1));
     } else if (this.exited) {
       exitCode = this.proc.exitCode ?? (timedOut ? 137 : null);
     }
