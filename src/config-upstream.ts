@@ -68,6 +68,7 @@ const IGNORED = {
     'llm_summary_max_tokens',
     'content_limit',
   ],
+  websearch: ['max_workers', 'retry_times'],
   vm: [
     'region',
     'os_type',
@@ -308,7 +309,11 @@ class Translator {
     for (const [type, section] of Object.entries(apis)) {
       if (skipped(type)) continue;
       if (type === 'ds' && isObject(section)) this.ds(section, `apis.${type}`);
-      else if (type === 'text2sql' && isObject(section)) this.text2sql(section, `apis.${type}`);
+      else if (type === 'websearch' && isObject(section)) {
+        // Upstream's websearch keys are the web backend's own, under the same names.
+        this.set('backends.web.enabled', true, `apis.${type}`);
+        this.passThrough('web', section, `apis.${type}`, IGNORED.websearch);
+      } else if (type === 'text2sql' && isObject(section)) this.text2sql(section, `apis.${type}`);
       else if (type === 'doc' && isObject(section) && nativeFields('doc').length) {
         this.doc(section, `apis.${type}`);
       } else this.o.notices.unavailable[type] = unavailableType(type);

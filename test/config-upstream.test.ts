@@ -147,7 +147,7 @@ const apisFile = {
       _comment_databases: 'fixture comment',
       databases: { shop: '${AF_FIX_SHOP_DB:-}', zoo: '${AF_FIX_ZOO_DB:-}' },
     },
-    websearch: { serper_api_key: '${AF_FIX_SERPER}', visit_method: 'fixture', content_limit: 9 },
+    websearch: { serper_api_key: '${AF_FIX_SERPER}', visit_method: 'jina', content_limit: 9 },
   },
 };
 
@@ -234,12 +234,19 @@ describe('translation', () => {
     });
     expect(mcp.config.warmup).toEqual({ at_start: true, backends: [] });
     const apis = load(apisFile);
-    // doc is served; text2sql too, but its fixture paths are all empty.
-    expect(Object.keys(apis.notices.unavailable).sort()).toEqual(['text2sql', 'websearch']);
+    // doc and web are served; text2sql too, but its fixture paths are all empty.
+    expect(Object.keys(apis.notices.unavailable).sort()).toEqual(['text2sql']);
+    // websearch's unset key is a gap, left out with one warning.
     expect(apis.notices.warnings).toEqual([
+      'apis.websearch.serper_api_key needs AF_FIX_SERPER, which is not set: left out, so its default applies',
       'apis.doc.vlm_api_key needs AF_FIX_VLM_KEY, which is not set: no vision model is used, ' +
         'doc:read answers the sections as text',
     ]);
+    expect(apis.config.backends.web).toMatchObject({
+      enabled: true,
+      visit_method: 'jina',
+      content_limit: 9,
+    });
     expect(apis.config.backends.doc).toMatchObject({ enabled: true, seed_path: 'fixture/seed' });
     expect(apis.config.backends.doc!.vlm_model).toBeUndefined();
     // No warmup section: upstream warms nothing at start.

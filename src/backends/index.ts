@@ -7,6 +7,7 @@ import doc from './doc/index.ts';
 import rag from './rag/index.ts';
 import text2sql from './text2sql/index.ts';
 import vm from './vm/index.ts';
+import web from './web/index.ts';
 
 export const backendModules = [
   bash,
@@ -16,4 +17,5 @@ export const backendModules = [
   ds,
   text2sql,
   doc,
+  web,
 ] as const satisfies readonly BackendModule[];
