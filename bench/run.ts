@@ -6,7 +6,7 @@
 // Options:
 //   --quick          shorter load runs and fewer rounds (a smoke test of the suite itself)
 //   --no-wrk         use the Bun load client even when wrk is installed
-//   --only=a,b       run only some of: idle, load, many, restart, mcp, python, text2sql, doc, pool
+//   --only=a,b       run only some of: idle, load, many, restart, mcp, python, text2sql, doc, pool, web
 //   --json=FILE      also write the result rows as JSON
 //   --markdown       also print the table as Markdown
 //   --head           benchmark the last commit instead of the working tree
@@ -27,6 +27,7 @@ import { row, table, markdown, type Row } from './report.ts';
 import { benchRestart } from './restart.ts';
 import { benchText2sql } from './text2sql.ts';
 import { benchDocSearch } from './doc.ts';
+import { benchWeb } from './web.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -50,6 +51,7 @@ const ALL = [
   'text2sql',
   'doc',
   'pool',
+  'web',
 ] as const;
 type BenchName = (typeof ALL)[number];
 const only = new Set(
@@ -133,6 +135,9 @@ async function main(): Promise<void> {
   );
   await step('doc', '11. doc:search vs the FTS5 query in-process', () =>
     benchDocSearch({ calls: quick ? 200 : 1000 }),
+  );
+  await step('web', '14. web:search vs a direct provider fetch', () =>
+    benchWeb({ calls: quick ? 50 : 300 }),
   );
 
   log(`== Results (load generator: ${describeLoadTool()})\n`);
