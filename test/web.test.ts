@@ -151,6 +151,11 @@ ${Array.from({ length: 8 }, (_, i) => `<p>Paragraph ${i}: a kettle boils water f
 const site = fake(async (_req, s) => {
   if (s.path === '/article')
     return new Response(ARTICLE, { headers: { 'content-type': 'text/html; charset=utf-8' } });
+  if (s.path === '/short') {
+    const page =
+      '<html><head><title>T</title><script>var secret = 1;</script><style>p{}</style></head><body><p>Tiny page.</p><p>Two lines.</p></body></html>';
+    return new Response(page, { headers: { 'content-type': 'text/html' } });
+  }
   if (s.path === '/big')
     return new Response('x'.repeat(200_000), { headers: { 'content-type': 'text/plain' } });
   if (s.path === '/image')
@@ -347,6 +352,10 @@ describe('visit', () => {
     expect(text).toStartWith(`1. Content from ${site.url}/article:\n\nTitle: Kettle facts\n`);
     expect(text).toContain('Paragraph 7: a kettle boils water');
     expect(text).not.toContain('Home | About');
+    expect(text).toMatch(/quickly and safely\.\n+Paragraph 1:/);
+    const short = await app.execute('w1', 'web:visit', { urls: [`${site.url}/short`], goal: 'g' });
+    expect(short.body.data.result).toMatch(/Tiny page\.\n+Two lines\./);
+    expect(short.body.data.result).not.toContain('secret');
     expect(site.seen.at(-1)!.headers.get('user-agent')).toContain('agentflow-server');
   });
 

@@ -23,15 +23,26 @@ const squeeze = (s: string) =>
     .replace(/\n{3,}/g, '\n\n')
     .trim();
 
+// textContent runs paragraphs together; a line break after each block keeps them apart.
+const BLOCK_END =
+  /<\/(p|div|h[1-6]|li|tr|dt|dd|blockquote|pre|section|article|header|figure|table)>|<br\s*\/?>/gi;
+
+const NOT_TEXT = /<(script|style|noscript|template)\b[\s\S]*?<\/\1\s*>/gi;
+
+const textOf = (html: string) =>
+  parseHTML(
+    `<!doctype html><html><body>${html.replace(NOT_TEXT, '').replace(BLOCK_END, '$&\n')}</body></html>`,
+  ).document.body.textContent ?? '';
+
 function htmlText(html: string, url: string): string {
   const { document } = parseHTML(html);
   const title = document.querySelector('title')?.textContent?.trim() ?? '';
-  // Readability changes the document it reads; the fallback reads the body text instead.
+  // Readability changes the document it reads, so the fallback reads the page again.
   const article = new Readability(
     document as unknown as ConstructorParameters<typeof Readability>[0],
     { charThreshold: 100 },
   ).parse();
-  const body = article?.textContent ? article.textContent : (document.body?.textContent ?? '');
+  const body = article?.content ? textOf(article.content) : textOf(html);
   const heading = article?.title || title;
   const text = squeeze(body);
   return heading ? `Title: ${heading}\nURL Source: ${url}\n\n${text}` : text;
