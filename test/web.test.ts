@@ -4,6 +4,9 @@
 // the real server started on upstream's web config shape.
 import { afterAll, afterEach, describe, expect, test } from 'bun:test';
 import type { Server } from 'bun';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { nonPublicReason } from '../src/backends/web/address.ts';
 import { buildApp, serverFixture, type TestApp } from './helpers.ts';
 
@@ -325,6 +328,8 @@ describe('search', () => {
 });
 
 describe('visit', () => {
+  const tlsServers = serverFixture('af-web-tls-');
+
   test('through the Jina reader: GET <reader>/<url> with the Bearer key', async () => {
     const app = await web({ jina_api_key: JINA_KEY, jina_url: jina.url });
     const before = jina.seen.length;
@@ -446,6 +451,70 @@ describe('visit', () => {
       goal: 'g',
     });
     expect(other.body.code).toBe(1002);
+  });
+
+  test('https: the certificate is verified against the URL host while connecting to its address', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'af-web-tls-'));
+    try {
+      const gen = Bun.spawnSync(
+        [
+          'openssl',
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+          '-addext',
+          'subjectAltName=DNS:localhost',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+        ],
+        { stdout: 'ignore', stderr: 'pipe' },
+      );
+      if (gen.exitCode !== 0) throw new Error(`openssl failed: ${gen.stderr}`);
+      const tls = Bun.serve({
+        hostname: '127.0.0.1',
+        port: 0,
+        tls: { key: Bun.file(join(dir, 'key.pem')), cert: Bun.file(join(dir, 'cert.pem')) },
+        fetch: () => new Response('secret page', { headers: { 'content-type': 'text/plain' } }),
+      });
+      servers.push(tls);
+      const app = await web({ allow_private_addresses: true });
+      const r = await app.execute('w1', 'web:visit', {
+        urls: [`https://localhost:${tls.port}/`],
+        goal: 'g',
+      });
+      // A self-signed certificate is not trusted: a clear 2001, never the page.
+      expect(r.body.code).toBe(2001);
+      expect(r.body.message).toContain(`the page https://localhost:${tls.port}/ is unreachable`);
+      expect(JSON.stringify(r.body)).not.toContain('secret page');
+      // Trusted (a server process started with the CA), the page is read: the connection went to
+      // 127.0.0.1 and the certificate was checked against "localhost", the URL's host.
+      const server = await tlsServers.start(
+        tlsServers.newDataDir(),
+        {
+          backends: { web: { enabled: true, allow_private_addresses: [`localhost:${tls.port}`] } },
+        },
+        { env: { NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') } },
+      );
+      const ok = await server.post('/execute', {
+        worker_id: 'w1',
+        action: 'web:visit',
+        params: { urls: [`https://localhost:${tls.port}/`], goal: 'g' },
+      });
+      expect(ok.body.code).toBe(0);
+      expect(ok.body.data.result).toBe(
+        `1. Content from https://localhost:${tls.port}/:\n\nsecret page`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('an oversized page is cut at max_response_bytes; content_limit cuts the text', async () => {
