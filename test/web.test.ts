@@ -433,6 +433,12 @@ describe('visit', () => {
     });
     expect(meta.body.code).toBe(1002);
     expect(meta.body.message).toContain('link-local');
+    const file = await app.execute('w1', 'web:visit', {
+      urls: [`${site.url}/to/${encodeURIComponent('file:///etc/passwd')}`],
+      goal: 'g',
+    });
+    expect(file.body.code).toBe(1002);
+    expect(file.body.message).toContain('only http and https are visited');
     const loop = await app.execute('w1', 'web:visit', { urls: [`${site.url}/loop`], goal: 'g' });
     expect(loop.body.code).toBe(2001);
     expect(loop.body.message).toContain('redirected more than 3 times');
