@@ -238,9 +238,9 @@ describe('translation', () => {
     expect(Object.keys(apis.notices.unavailable).sort()).toEqual(['text2sql']);
     // websearch's unset key is a gap, left out with one warning.
     expect(apis.notices.warnings).toEqual([
-      'apis.websearch.serper_api_key needs AF_FIX_SERPER, which is not set: left out, so its default applies',
       'apis.doc.vlm_api_key needs AF_FIX_VLM_KEY, which is not set: no vision model is used, ' +
         'doc:read answers the sections as text',
+      'apis.websearch.serper_api_key needs AF_FIX_SERPER, which is not set: left out, so its default applies',
     ]);
     expect(apis.config.backends.web).toMatchObject({
       enabled: true,
