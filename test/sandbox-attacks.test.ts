@@ -302,6 +302,9 @@ describe('limits', () => {
         expect(forked).toBeGreaterThan(10);
         expect(forked).toBeLessThan(64);
         const cgroupOf = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+        // Something of the session that carries its id (a shell from the warm pool carries the
+        // pool's name; what it starts, the session's).
+        await exec('sleep 300 >/dev/null 2>&1 &');
         const pids = processesOfSession(id).filter(isAlive);
         expect(pids.length).toBeGreaterThan(0);
         // Where its memory cgroup is (v1: the memory hierarchy; v2: the unified one); every
