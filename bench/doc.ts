@@ -46,7 +46,7 @@ export async function benchDocSearch(opts: { calls: number }): Promise<Row[]> {
       return [
         await compareP50(
           {
-            bench: '9. doc:search (300 sections, 1,500 paragraphs)',
+            bench: '14. doc:search (300 sections, 1,500 paragraphs)',
             tool: 'doc:search',
             baselineLabel: 'the FTS5 query in-process',
           },

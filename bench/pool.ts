@@ -75,7 +75,7 @@ export async function benchPool(opts: { calls: number; pauseMs: number }): Promi
     log(`  temporary bash:run, back-to-back: pool ${fmtMs(c)}, no pool ${fmtMs(d)}`);
     return [
       row({
-        bench: '12. temporary-session bash:run, warm pool (paced calls)',
+        bench: '11. temporary-session bash:run, warm pool (paced calls)',
         metric: 'p50 latency',
         ours: fmtMs(a),
         baseline: `${fmtMs(b)} pool off`,
@@ -84,7 +84,7 @@ export async function benchPool(opts: { calls: number; pauseMs: number }): Promi
         met: a <= 3,
       }),
       row({
-        bench: '13. temporary-session bash:run, warm pool (back-to-back)',
+        bench: '12. temporary-session bash:run, warm pool (back-to-back)',
         metric: 'p50 latency',
         ours: fmtMs(c),
         baseline: `${fmtMs(d)} pool off`,

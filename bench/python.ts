@@ -96,7 +96,7 @@ export async function benchPython(opts: { calls: number; spawns: number }): Prom
     log(`  ds:read_csv p50 ${fmtMs(c)}; python3 -c pandas read p50 ${fmtMs(d)}`);
     return [
       row({
-        bench: '8. python:run of 1+1 (warm session, 1 client)',
+        bench: '9. python:run of 1+1 (warm session, 1 client)',
         metric: 'p50 latency',
         ours: fmtMs(a),
         baseline: `${fmtMs(b)} python3 -c spawn`,
@@ -105,7 +105,7 @@ export async function benchPython(opts: { calls: number; spawns: number }): Prom
         met: a < b,
       }),
       row({
-        bench: '9. ds:read_csv, 1,000-row CSV (warm session)',
+        bench: '10. ds:read_csv, 1,000-row CSV (warm session)',
         metric: 'p50 latency',
         ours: fmtMs(c),
         baseline: `${fmtMs(d)} python3 -c pandas spawn`,

@@ -122,21 +122,21 @@ async function main(): Promise<void> {
     benchMcp({ calls: quick ? 100 : 1000 }),
   );
 
-  await step('python', '9. python:run vs python3 -c', () =>
+  await step('python', '9–10. python:run and ds:read_csv vs python3 -c', () =>
     benchPython({ calls: quick ? 50 : 300, spawns: quick ? 10 : 40 }),
   );
 
-  await step('pool', '12–13. temporary-session bash:run, warm pool on vs off', () =>
+  await step('pool', '11–12. temporary-session bash:run, warm pool on vs off', () =>
     benchPool({ calls: quick ? 30 : 150, pauseMs: 60 }),
   );
 
-  await step('text2sql', '10. text2sql:execute vs bun:sqlite', () =>
+  await step('text2sql', '13. text2sql:execute vs bun:sqlite', () =>
     benchText2sql({ calls: quick ? 200 : 1000 }),
   );
-  await step('doc', '11. doc:search vs the FTS5 query in-process', () =>
+  await step('doc', '14. doc:search vs the FTS5 query in-process', () =>
     benchDocSearch({ calls: quick ? 200 : 1000 }),
   );
-  await step('web', '14. web:search vs a direct provider fetch', () =>
+  await step('web', '15. web:search vs a direct provider fetch', () =>
     benchWeb({ calls: quick ? 50 : 300 }),
   );
 

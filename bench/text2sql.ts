@@ -35,7 +35,7 @@ export async function benchText2sql(opts: { calls: number }): Promise<Row[]> {
       return [
         await compareP50(
           {
-            bench: '8. text2sql:execute (join + group by, 20k rows)',
+            bench: '13. text2sql:execute (join + group by, 20k rows)',
             tool: 'text2sql:execute',
             baselineLabel: 'bun:sqlite in-process',
           },

@@ -79,7 +79,7 @@ export async function benchWeb(opts: { calls: number }): Promise<Row[]> {
     log(`  web:search p50 ${fmtMs(a)} (${opts.calls} calls); direct Serper fetch p50 ${fmtMs(b)}`);
     return [
       row({
-        bench: '14. web:search through a fake Serper on loopback',
+        bench: '15. web:search through a fake Serper on loopback',
         metric: 'p50 latency',
         ours: fmtMs(a),
         baseline: `${fmtMs(b)} direct fetch`,
