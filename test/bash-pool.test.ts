@@ -2,7 +2,7 @@
 // the session, like one started for it; the pool refills, drains at shutdown and is reaped after
 // a kill -9.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   buildApp,
@@ -229,6 +229,31 @@ describe('warm pool lifecycle', () => {
       params: { command: 'echo "$AGENTFLOW_SESSION_ID"' },
     });
     expect(r.body.data.stdout).toBe(`${r.body.meta.session_id}\n`);
+  });
+
+  test('a hand-over that fails turns the pool off; the session starts cold and works', async () => {
+    const t = await buildApp({ backends: { bash: { pool: { size: 2 } } } });
+    try {
+      await t.post('/warmup', { backends: ['bash'] });
+      await waitForPool(t.get, 2);
+      const first = await t.post('/session/create', { worker_id: 'first', resource_type: 'bash' });
+      const number = Number(String(first.body.data.session_id).split('_').pop());
+      // Only the server makes directories there; one in the way of the next id stands for a
+      // hand-over the machine refuses.
+      const next = `bash_second_${String(number + 1).padStart(3, '0')}`;
+      mkdirSync(join(t.dataDir, 'workspaces', next), { mode: 0o700 });
+      const second = await t.post('/session/create', {
+        worker_id: 'second',
+        resource_type: 'bash',
+      });
+      expect(second.body.data.session_id).toBe(next);
+      const r = await t.execute('second', 'bash:run', { command: 'pwd -P' });
+      expect(r.body.data.stdout).toBe(join(t.dataDir, 'workspaces', next) + '\n');
+      await Bun.sleep(100);
+      expect(poolFigures((await t.get('/metrics')).body as string).pool_ready).toBe(0);
+    } finally {
+      await t.close();
+    }
   });
 
   test('size 0 turns the pool off: no figures, sessions start cold', async () => {

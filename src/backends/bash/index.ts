@@ -446,10 +446,14 @@ export default defineBackendModule({
           ...(uid === undefined ? {} : { uid }),
         };
       } catch (err) {
+        // Such a failure is the machine's (a /proc that will not let the server reach into
+        // the sandbox, say), not the session's: the pool stops rather than fail every time.
         env.log.warn('bash.pool_handover_failed', {
           session_id: info.sessionId,
           error: String(err),
+          pool: 'off until restart; sessions start cold',
         });
+        void pool.drain();
         pooled.shell.kill();
         if (uid !== undefined) uids?.release(uid);
         cgroups?.release(pooled.token);
