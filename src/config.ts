@@ -68,6 +68,11 @@ export const configSchema = t.Object(
         minimum: 1,
         description: 'Sessions one worker may hold (besides one temporary per call)',
       }),
+      max_per_type: t.Record(t.String({ minLength: 1 }), t.Integer({ minimum: 1 }), {
+        default: {},
+        description:
+          'Sessions of one resource type open at once (stored and temporary), e.g. {"vm": 16}',
+      }),
     }),
     execution: section({
       default_timeout_seconds: t.Number({ default: 60, exclusiveMinimum: 0 }),

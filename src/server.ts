@@ -107,6 +107,7 @@ export async function createServices(
       sweepIntervalMs: config.sessions.sweep_interval_seconds * 1000,
       maxTotal: config.sessions.max_total,
       maxPerWorker: config.sessions.max_per_worker,
+      maxPerType: config.sessions.max_per_type,
       strictConfig: config.execution.strict_params,
       onEvent: (event, resourceType) =>
         metrics.sessionEvents.inc({ resource_type: resourceType, event }),

@@ -272,3 +272,43 @@ describe('caps', () => {
     }
   });
 });
+
+describe('per-type cap (sessions.max_per_type)', () => {
+  test('stored and temporary sessions of the type count; others do not; a destroy frees a place', async () => {
+    const capped = await buildApp({ sessions: { max_per_type: { bash: 2 } } });
+    try {
+      const create = (worker: string) =>
+        capped.post('/session/create', { worker_id: worker, resource_type: 'bash' });
+      expect((await create('cap-1')).body.code).toBe(0);
+      expect((await create('cap-2')).body.code).toBe(0);
+      const third = await create('cap-3');
+      expect(third.body.code).toBe(2004);
+      expect(third.body.message).toContain('sessions.max_per_type.bash');
+      // A temporary session is one more of the type too.
+      const temporary = await capped.execute('cap-4', 'bash:run', { command: 'echo hi' });
+      expect(temporary.body.code).toBe(2004);
+      // The type's own sessions still work, and rag (shared, sessionless) is not capped.
+      expect((await capped.execute('cap-1', 'bash:run', { command: 'echo hi' })).body.code).toBe(0);
+      await capped.post('/session/destroy', { worker_id: 'cap-1', resource_type: 'bash' });
+      expect((await create('cap-3')).body.code).toBe(0);
+      // Concurrent temporary calls while one place is free: at most one gets it at a time.
+      await capped.post('/session/destroy', { worker_id: 'cap-2', resource_type: 'bash' });
+      const burst = await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          capped.execute(`burst-${i}`, 'bash:run', { command: 'sleep 0.2' }),
+        ),
+      );
+      const codes = burst.map((r) => r.body.code).sort();
+      expect(codes.filter((c) => c === 0).length).toBe(1);
+      expect(codes.filter((c) => c === 2004).length).toBe(3);
+    } finally {
+      await capped.close();
+    }
+  });
+
+  test('a cap below 1 is refused at start-up, naming the key', async () => {
+    await expect(buildApp({ sessions: { max_per_type: { vm: 0 } } })).rejects.toThrow(
+      /sessions\.max_per_type/,
+    );
+  });
+});

@@ -22,6 +22,8 @@ export interface SessionOptions {
   /** Caps: sessions open at once (stored + temporary), and stored sessions per worker. */
   maxTotal: number;
   maxPerWorker: number;
+  /** Sessions of one resource type open at once (stored, temporary, being created). */
+  maxPerType?: Readonly<Record<string, number>>;
   /** Unknown session-config keys are a 1002 instead of dropped (`execution.strict_params`). */
   strictConfig?: boolean;
   /** Told of every lifecycle event (metrics); logging is done here. */
@@ -42,6 +44,8 @@ export class SessionManager {
   private readonly sessions = new Map<string, Session>();
   private readonly creating = new Map<string, Promise<Session>>();
   private readonly temporaries = new Set<Session>();
+  /** Temporary sessions being created, by type (counted against the caps like the others). */
+  private readonly temporariesStarting = new Map<string, number>();
   /** Sessions used since the last flush to the store. */
   private readonly dirty = new Set<Session>();
   private readonly backends: Map<string, Backend>;
@@ -198,9 +202,18 @@ export class SessionManager {
   async createTemporary(workerId: string, resourceType: string): Promise<Session> {
     const backend = this.sessionBackend(resourceType);
     const { config } = this.parseConfig(resourceType, {});
-    const session = await this.create(backend, workerId, config, undefined, true);
-    this.temporaries.add(session);
-    return session;
+    const promise = this.create(backend, workerId, config, undefined, true);
+    const starting = this.temporariesStarting;
+    starting.set(resourceType, (starting.get(resourceType) ?? 0) + 1);
+    try {
+      const session = await promise;
+      this.temporaries.add(session);
+      return session;
+    } finally {
+      const left = starting.get(resourceType)! - 1;
+      if (left === 0) starting.delete(resourceType);
+      else starting.set(resourceType, left);
+    }
   }
 
   async finishTemporary(session: Session): Promise<void> {
@@ -240,6 +253,15 @@ export class SessionManager {
     return { config: parsed, ignored: lenient.ignored };
   }
 
+  /** Open sessions of one type: stored, temporary and being created. */
+  private openOfType(resourceType: string): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.info.resourceType === resourceType) n++;
+    for (const s of this.temporaries) if (s.info.resourceType === resourceType) n++;
+    for (const k of this.creating.keys()) if (k.endsWith(`\u0000${resourceType}`)) n++;
+    return n + (this.temporariesStarting.get(resourceType) ?? 0);
+  }
+
   private async create(
     backend: Backend,
     workerId: string,
@@ -247,11 +269,19 @@ export class SessionManager {
     customName: string | undefined,
     temporary: boolean,
   ): Promise<Session> {
-    const open = this.sessions.size + this.temporaries.size + this.creating.size;
+    let open = this.sessions.size + this.temporaries.size + this.creating.size;
+    for (const n of this.temporariesStarting.values()) open += n;
     if (open >= this.options.maxTotal) {
       throw new ResourceUnavailableError(
         `The server holds ${this.options.maxTotal} sessions, its limit (sessions.max_total); ` +
           'destroy some or retry later.',
+      );
+    }
+    const typeCap = this.options.maxPerType?.[backend.name];
+    if (typeCap !== undefined && this.openOfType(backend.name) >= typeCap) {
+      throw new ResourceUnavailableError(
+        `The server holds ${typeCap} ${backend.name} sessions, the limit for that type ` +
+          `(sessions.max_per_type.${backend.name}); destroy some or retry later.`,
       );
     }
     if (!temporary && this.list(workerId).length >= this.options.maxPerWorker) {
