@@ -436,10 +436,14 @@ export default defineBackendModule({
         symlinkSync(pooled.token, `/proc/${inner}/root${workspace}`);
         cgroups?.rekey(pooled.token, info.sessionId);
         const cwd = startDir(info, workspace, uid);
-        pooled.shell.adopt({
-          ...shellOptions(info.sessionId, workspace, cwd, exports, false, uid),
-          pathAlias: { real: join(workspaceRoot, pooled.token), shown: workspace },
-        });
+        pooled.shell.adopt(
+          {
+            ...shellOptions(info.sessionId, workspace, cwd, exports, false, uid),
+            pathAlias: { real: join(workspaceRoot, pooled.token), shown: workspace },
+          },
+          // Only a configured cwd needs the shell's word before the session is handed out.
+          info.config.cwd !== undefined,
+        );
         return {
           shell: pooled.shell,
           workspace,

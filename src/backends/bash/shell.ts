@@ -194,20 +194,25 @@ export class ShellSession {
    * shell (a respawn starts one with these options). What was fixed at its start (sandbox,
    * uid, limits) is the same for every session; the rest is applied here, in one line: the
    * variables that differ (HOME, the session id …) and the session's own, then its directory.
-   * It says it is ready again, from there (see started()).
+   * With `confirm`, it says it is ready again, from there (see started()).
    */
-  adopt(options: ShellOptions): void {
+  adopt(options: ShellOptions, confirm: boolean): void {
     const changed: Record<string, string> = { AGENTFLOW_SESSION_ID: options.sessionId };
     for (const [name, value] of Object.entries(options.env)) {
       if (this.options.env[name] !== value) changed[name] = value;
     }
     this.options = options;
     this.cwd = options.cwd;
-    this.readyState = 'waiting';
-    this.preReady = Buffer.alloc(0);
+    // Confirmed: the shell says where it went before the first command is sent (a configured
+    // cwd must be checked). Else the line just goes first; the first command's marker says.
+    if (confirm) {
+      this.readyState = 'waiting';
+      this.preReady = Buffer.alloc(0);
+    }
     try {
       // OLDPWD would name the pool's directory: a fresh shell has none.
-      this.proc.stdin.write(`${this.settingsLine(changed)}unset OLDPWD; ${READY_LINE}\n`);
+      const ready = confirm ? ` ${READY_LINE}` : '';
+      this.proc.stdin.write(`${this.settingsLine(changed)}unset OLDPWD;${ready}\n`);
       this.proc.stdin.flush();
     } catch {
       // It died while pooled: started() finds it gone and starts the session's own shell.
