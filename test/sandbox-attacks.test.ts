@@ -7,7 +7,14 @@ import { dirname, join } from 'node:path';
 import bashModule from '../src/backends/bash/index.ts';
 import { silentLogger } from '../src/core/log.ts';
 import { Value } from '@sinclair/typebox/value';
-import { buildApp, isAlive, processesOfSession, tempDir, type TestApp } from './helpers.ts';
+import {
+  buildApp,
+  isAlive,
+  processesOfDataDir,
+  processesOfSession,
+  tempDir,
+  type TestApp,
+} from './helpers.ts';
 
 const ROOT = process.getuid?.() === 0;
 const OUTPUT_LIMIT = 64 * 1024;
@@ -98,10 +105,13 @@ describe('session environment', () => {
     expect((await create('env-ok', { env: { AF_TEST_SECRET: 's3cr3t-value' } })).body.code).toBe(0);
     const r = await run('env-ok', 'echo "$AF_TEST_SECRET"; sleep 0.2 & wait');
     expect(r.data.stdout).toBe('s3cr3t-value\n');
-    const id = await sessionIdOf('env-ok');
-    const pids = processesOfSession(id);
+    // Every process of this server's sessions: the session's shell and its host-side helpers
+    // among them (a shell from the warm pool carries the pool's name, so not found by the
+    // session's), the other sessions' and the pool's. The command's own children are gone.
+    const pids = processesOfDataDir(t.dataDir);
     expect(pids.length).toBeGreaterThan(0);
-    // The host-side processes (prlimit → bwrap) and the shell itself start with the fixed set.
+    // The host-side processes (prlimit → bwrap) and the shells themselves start with the fixed
+    // set; the session's variables are exported inside, by its shell.
     for (const pid of pids) {
       const env = environOf(pid).join('\n');
       expect(env).not.toContain('s3cr3t-value');
