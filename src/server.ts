@@ -82,6 +82,9 @@ export async function createServices(
   }
 
   const backends: Backend[] = [];
+  const bashSection = config.backends.bash as { enabled?: boolean; host_dirs?: string[] };
+  const sessionWritable =
+    bashSection.enabled === false ? [] : (bashSection.host_dirs ?? []).map((d) => resolve(d));
   for (const module of backendModules as readonly BackendModule[]) {
     const section = (config.backends as Record<string, { enabled?: boolean }>)[module.name];
     if (section?.enabled === false) continue;
@@ -91,6 +94,7 @@ export async function createServices(
       instanceId,
       log,
       hiddenPaths,
+      sessionWritable,
     });
     if (backend) backends.push(backend);
   }

@@ -363,6 +363,7 @@ test('a bash backend that has not warmed up refuses to start a shell (2003), nev
   const config = Value.Default(bashModule.configSchema, {}) as never;
   const backend = await bashModule.create(config, {
     dataDir,
+    sessionWritable: [],
     instanceId: 'unwarmed',
     log: silentLogger,
     hiddenPaths: [],

@@ -198,6 +198,19 @@ describe('read-only by construction', () => {
     expect(r.body.message).toContain('load_extension');
   });
 
+  test('printf and format are refused: a huge width loops inside SQLite past any interrupt', async () => {
+    const started = performance.now();
+    for (const fn of ['printf', 'format', 'PRINTF']) {
+      const r = await exec('text2sql:execute', {
+        db_id: 'shop',
+        query: `SELECT ${fn}('%.*c', 2147483647, 'x') IS NULL`,
+      });
+      expect(r.body.code).toBe(1002);
+      expect(r.body.message.toLowerCase()).toContain(fn.toLowerCase());
+    }
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
   test('several statements in one query are refused; a trailing comment is fine', async () => {
     const r = await exec('text2sql:execute', {
       db_id: 'shop',

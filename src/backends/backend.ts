@@ -105,6 +105,8 @@ export interface BackendEnv {
   readonly log: Logger;
   /** Files sessions must never see (the config file, which may hold keys). */
   readonly hiddenPaths: readonly string[];
+  /** Host directories bash sessions are given to write (backends.bash.host_dirs), resolved. */
+  readonly sessionWritable: readonly string[];
 }
 
 export interface BackendModule<C extends TSchema = TSchema, N extends string = string> {

@@ -4,6 +4,7 @@
 // only from inside the folder. Loaded documents are cached until their XML files change.
 import { Database } from 'bun:sqlite';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { assertSettled } from '../settled-folder.ts';
 import { extname, join, resolve, sep } from 'node:path';
 import { ParameterError } from '../../core/errors.ts';
 import { matchExpression, queryTerms } from '../rag/query.ts';
@@ -60,6 +61,8 @@ export interface Placement {
   roots: readonly string[];
   /** Never a document folder: the server's data directory (bash workspaces live there). */
   dataDir: string;
+  /** Directories sessions can write: never under one (see settled-folder.ts). */
+  sessionWritable: readonly string[];
 }
 
 /** The real path of a seed_path the config allows, or a 1002 saying why not. */
@@ -106,6 +109,7 @@ export function placeSeed(seedPath: string, where: Placement): string {
         'all_content.xml (and figures/, page_images/, tables/ for images).',
     );
   }
+  assertSettled(real, 'seed_path', where.sessionWritable, ['figures', 'page_images', 'tables']);
   return real;
 }
 

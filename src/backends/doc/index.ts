@@ -21,7 +21,14 @@ export default defineBackendModule({
       shared: true,
       sessionConfig: docSessionConfig,
       tools: docTools(config, {
-        open: (seed) => cache.open(placeSeed(seed, { roots: config.roots, dataDir: env.dataDir })),
+        open: (seed) =>
+          cache.open(
+            placeSeed(seed, {
+              roots: config.roots,
+              dataDir: env.dataDir,
+              sessionWritable: env.sessionWritable,
+            }),
+          ),
         vlm,
       }),
       async warmup() {

@@ -3,6 +3,7 @@
 // the seed folder bound read-only into the sandbox and nothing else of the host added.
 import { Type as t } from '@sinclair/typebox';
 import { realpathSync, statSync } from 'node:fs';
+import { assertSettled } from '../settled-folder.ts';
 import { dirname, relative, resolve } from 'node:path';
 import type { Backend, BackendEnv } from '../backend.ts';
 import { defineBackendModule, defineTool } from '../backend.ts';
@@ -100,7 +101,7 @@ export default defineBackendModule({
       } catch {
         throw new ParameterError(`seed_path "${given}" does not exist on the server`);
       }
-      if (!statSync(real).isDirectory()) {
+      if (!statSync(real, { throwIfNoEntry: false })?.isDirectory()) {
         throw new ParameterError(`seed_path "${given}" is not a directory`);
       }
       if (!roots().some((root) => isInside(root, real))) {
@@ -115,6 +116,7 @@ export default defineBackendModule({
             'choose a folder of CSV files',
         );
       }
+      assertSettled(real, 'seed_path', env.sessionWritable);
       return real;
     };
 

@@ -76,7 +76,9 @@ const REPORTING_PRAGMAS = new Set([
 ]);
 
 /** Functions that reach outside the database (load_extension loads code; fts3_tokenizer takes a pointer). */
-const REFUSED_FUNCTIONS = new Set(['load_extension', 'fts3_tokenizer']);
+// printf/format: one call with a huge width or precision loops for seconds inside SQLite, where
+// neither the progress handler nor a thread's termination can stop it (red team, 2026-12-01).
+const REFUSED_FUNCTIONS = new Set(['load_extension', 'fts3_tokenizer', 'printf', 'format']);
 
 /** null: allowed; else what was refused. `a`/`b`/`c` are the action's arguments from SQLite. */
 export function authorize(

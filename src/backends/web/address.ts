@@ -50,6 +50,13 @@ function privateV6(g: number[]): string | null {
     const why = privateV4(embedded(g, 6));
     return why ? `IPv4-mapped ${why}` : null;
   }
+  // ::ffff:0:a.b.c.d (IPv4-translated, RFC 2765) reaches it too.
+  if (zeros(4) && g[4] === 0xffff && g[5] === 0) {
+    const why = privateV4(embedded(g, 6));
+    return why ? `IPv4-translated ${why}` : null;
+  }
+  // 64:ff9b:1::/48 is for NAT64 inside one network (RFC 8215): never a public address.
+  if (g[0] === 0x64 && g[1] === 0xff9b && g[2] === 1) return 'local-use NAT64';
   if (g[0] === 0x64 && g[1] === 0xff9b) {
     const why = privateV4(embedded(g, 6));
     return why ? `NAT64 ${why}` : null;
