@@ -81,16 +81,6 @@ export class ShellPool {
     return taken;
   }
 
-  /** Whether a workspace directory name (or cgroup key) is one of the pool's own. */
-  owns(token: string): boolean {
-    return this.ready.some((p) => p.token === token);
-  }
-
-  /** The shells' host pids (the server's own: a restart's reaping must leave them alone). */
-  pids(): number[] {
-    return this.ready.map((p) => p.shell.pid);
-  }
-
   /**
    * One shell at a time, off the request path: a start costs a few milliseconds of CPU, and
    * several at once would slow the calls that are running.
