@@ -107,13 +107,21 @@ async function populate(s: ServerProcess): Promise<Fixture> {
   expect(moved.stdout).toBe(moved.cwd + '\n');
   // $! is a pid inside the sandbox's pid namespace: find the sleep by its unique argument.
   await run(s, 'alice', 'sleep 300.25 >/dev/null 2>&1 &');
-  const sleepPid = processesOfSessionIn(s.dataDir, alice.session_id).find((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'latin1') === 'sleep\u0000300.25\u0000';
-    } catch {
-      return false;
-    }
-  })!;
+  // The background job may not have exec'd sleep yet when the call returns: look for a while.
+  const findSleep = () =>
+    processesOfSessionIn(s.dataDir, alice.session_id).find((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'latin1') === 'sleep\u0000300.25\u0000';
+      } catch {
+        return false;
+      }
+    });
+  let sleepPid = findSleep();
+  for (let i = 0; sleepPid === undefined && i < 100; i++) {
+    await Bun.sleep(20);
+    sleepPid = findSleep();
+  }
+  if (sleepPid === undefined) throw new Error('the background sleep never showed up');
   expect(isAlive(sleepPid)).toBe(true);
   const bobRun = await run(s, 'bob', 'echo "$X" && pwd');
   expect(bobRun.stdout).toBe(`\n${bobRun.cwd}\n`);
