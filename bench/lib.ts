@@ -13,6 +13,7 @@ import {
   readFileSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -285,11 +286,24 @@ export async function stopProcess(proc: Subprocess, graceMs = 10000): Promise<vo
   }
 }
 
-/** Our server: `bun run src/main.ts` on a fresh temporary data directory. */
-export function startOurServer(name = 'agentflow', dataDir = tempDir()): Promise<Server> {
+/**
+ * Our server: `bun run src/main.ts` on a fresh temporary data directory, with `config` (written
+ * into the data directory) when given.
+ */
+export function startOurServer(
+  name = 'agentflow',
+  dataDir = tempDir(),
+  config?: Record<string, unknown>,
+): Promise<Server> {
+  const args = ['src/main.ts', '--port', '{port}', '--data-dir', dataDir];
+  if (config) {
+    const file = join(dataDir, 'bench-config.json');
+    writeFileSync(file, JSON.stringify(config));
+    args.push('--config', file);
+  }
   return startServer({
     name,
-    args: ['src/main.ts', '--port', '{port}', '--data-dir', dataDir],
+    args,
     cwd: serverRoot,
     dataDir,
     // Readiness includes the bash backend's warmup (SPEC §5 /ready).

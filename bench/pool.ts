@@ -3,8 +3,6 @@
 // changes fall on both alike (paced), or one after the other (back-to-back). Paced (a pause between calls, as a worker that thinks between its
 // calls leaves): the pool has refilled when the next call comes. Back-to-back: calls outrun the
 // one-at-a-time refill, and the figure says what that costs.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   fmtMs,
   fmtRatio,
@@ -12,8 +10,7 @@ import {
   median,
   postJson,
   removeTempDir,
-  serverDir,
-  startServer,
+  startOurServer,
   tempDir,
   type Server,
 } from './lib.ts';
@@ -21,17 +18,8 @@ import { row, type Row } from './report.ts';
 
 async function start(name: string, size: number): Promise<{ server: Server; dataDir: string }> {
   const dataDir = tempDir();
-  const config = join(dataDir, 'bench-pool.json');
-  writeFileSync(
-    config,
-    JSON.stringify({ backends: { bash: { pool: { size } }, vm: { enabled: false } } }),
-  );
-  const server = await startServer({
-    name,
-    args: ['src/main.ts', '--port', '{port}', '--data-dir', dataDir, '--config', config],
-    cwd: serverDir(),
-    dataDir,
-    readyPath: '/ready',
+  const server = await startOurServer(name, dataDir, {
+    backends: { bash: { pool: { size } }, vm: { enabled: false } },
   });
   return { server, dataDir };
 }

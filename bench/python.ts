@@ -11,8 +11,7 @@ import {
   median,
   postJson,
   removeTempDir,
-  serverDir,
-  startServer,
+  startOurServer,
   tempDir,
 } from './lib.ts';
 import { row, type Row } from './report.ts';
@@ -21,7 +20,6 @@ const PYTHON = '/usr/bin/python3';
 
 export async function benchPython(opts: { calls: number; spawns: number }): Promise<Row[]> {
   const dataDir = tempDir();
-  const config = join(dataDir, 'bench-python.json');
   // Sessions run as their own uid when the server is root: the seed folder is world-readable.
   const seed = tempDir('af-bench-seed-');
   chmodSync(seed, 0o755);
@@ -29,16 +27,8 @@ export async function benchPython(opts: { calls: number; spawns: number }): Prom
   for (let i = 0; i < 1000; i++) lines.push(`${i},${(i * 0.37).toFixed(2)},l${i % 9}`);
   writeFileSync(join(seed, 'data.csv'), lines.join('\n') + '\n', { mode: 0o644 });
   const ds = { enabled: true, python: PYTHON, seed_dirs: [seed] };
-  writeFileSync(
-    config,
-    JSON.stringify({ backends: { python: { enabled: true, python: PYTHON }, ds } }),
-  );
-  const server = await startServer({
-    name: 'agentflow-python',
-    args: ['src/main.ts', '--port', '{port}', '--data-dir', dataDir, '--config', config],
-    cwd: serverDir(),
-    dataDir,
-    readyPath: '/ready',
+  const server = await startOurServer('agentflow-python', dataDir, {
+    backends: { python: { enabled: true, python: PYTHON }, ds },
   });
   try {
     const url = `${server.url}/execute`;

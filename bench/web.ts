@@ -1,8 +1,6 @@
 // web:search p50 through the server against its baseline in the same run: the same Serper request
 // sent straight to the same fake provider (a Bun server on loopback answering Serper's format), so
 // the difference is what the server adds (routing, validation, formatting, the second hop).
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   fmtMs,
   fmtRatio,
@@ -10,8 +8,7 @@ import {
   median,
   postJson,
   removeTempDir,
-  serverDir,
-  startServer,
+  startOurServer,
   tempDir,
 } from './lib.ts';
 import { row, type Row } from './report.ts';
@@ -36,19 +33,8 @@ export async function benchWeb(opts: { calls: number }): Promise<Row[]> {
   });
   const serperUrl = `http://127.0.0.1:${provider.port}`;
   const dataDir = tempDir();
-  const config = join(dataDir, 'bench-web.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      backends: { web: { enabled: true, serper_api_key: KEY, serper_url: serperUrl } },
-    }),
-  );
-  const server = await startServer({
-    name: 'agentflow-web',
-    args: ['src/main.ts', '--port', '{port}', '--data-dir', dataDir, '--config', config],
-    cwd: serverDir(),
-    dataDir,
-    readyPath: '/ready',
+  const server = await startOurServer('agentflow-web', dataDir, {
+    backends: { web: { enabled: true, serper_api_key: KEY, serper_url: serperUrl } },
   });
   try {
     const url = `${server.url}/execute`;

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildApp, serverFixture, tempDir, type TestApp } from './helpers.ts';
+import { barePython, buildApp, serverFixture, tempDir, type TestApp } from './helpers.ts';
 
 const root = tempDir('af-seeds-');
 const seed = join(root, 'task-1');
@@ -244,8 +244,7 @@ describe('upstream config', () => {
 describe('without pandas', () => {
   test('inspect_data and read_csv fall back to the csv module', async () => {
     const dir = tempDir('af-ds-bare-');
-    const python = join(dir, 'python3-bare');
-    writeFileSync(python, '#!/bin/sh\nexec /usr/bin/python3 -S "$@"\n', { mode: 0o755 });
+    const python = barePython(dir);
     const app = await buildApp({
       backends: {
         vm: { enabled: false },

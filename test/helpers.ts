@@ -251,6 +251,16 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * A `python3` that finds no site packages (`-S`): pandas, numpy, matplotlib and scipy are absent
+ * for it, as on a machine without them. Written into `dir`.
+ */
+export function barePython(dir: string): string {
+  const python = join(dir, 'python3-bare');
+  writeFileSync(python, '#!/bin/sh\nexec /usr/bin/python3 -S "$@"\n', { mode: 0o755 });
+  return python;
+}
+
 /** Live pids (not zombies) of processes started for sessions of the server on `dataDir`. */
 export function processesOfDataDir(dataDir: string): number[] {
   return processesWithEnv('AGENTFLOW_INSTANCE', instanceIdOf(dataDir)).filter(isAlive);

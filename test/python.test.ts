@@ -1,9 +1,9 @@
 // The python backend against a real sandboxed interpreter: persistent state, results, errors,
 // timeouts, crashes, figures, isolation, cleanup and bad input.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
 import {
+  barePython,
   buildApp,
   isAlive,
   processesLeft,
@@ -301,8 +301,7 @@ describe('without the data-science packages', () => {
   test('warmup says they are absent and plain Python still works', async () => {
     // `python3 -S` has no site directories: pandas, numpy, matplotlib and scipy cannot be found.
     const dir = tempDir('af-py-bare-');
-    const python = join(dir, 'python3-bare');
-    writeFileSync(python, '#!/bin/sh\nexec /usr/bin/python3 -S "$@"\n', { mode: 0o755 });
+    const python = barePython(dir);
     const app = await buildApp({
       backends: {
         vm: { enabled: false },

@@ -329,8 +329,13 @@ export default defineBackendModule({
       processes: config.limits.session_processes,
     };
 
-    const open = (info: SessionInfo, restoreIn?: string): BashHandle => {
-      const { exports, network } = settingsOf(info);
+    type Settings = ReturnType<typeof settingsOf>;
+
+    const open = (
+      info: SessionInfo,
+      restoreIn?: string,
+      { exports, network }: Settings = settingsOf(info),
+    ): BashHandle => {
       const workspace = workspaceOf(info);
       const fresh = !existsSync(workspace);
       mkdirSync(workspace, { recursive: true, mode: 0o700 });
@@ -421,8 +426,10 @@ export default defineBackendModule({
      * was fixed at its start, the session's path becomes a link to it (written by the server
      * through /proc/<pid>/root: the directory is the sandbox's own, read-only to the session).
      */
-    const fromPool = (info: SessionInfo): BashHandle | undefined => {
-      const { exports, network } = settingsOf(info);
+    const fromPool = (
+      info: SessionInfo,
+      { exports, network }: Settings,
+    ): BashHandle | undefined => {
       if (network) return undefined;
       const pooled = pool.take();
       if (!pooled) return undefined;
@@ -591,7 +598,8 @@ export default defineBackendModule({
       },
 
       async createSession(info) {
-        return started(fromPool(info) ?? open(info), info, true);
+        const settings = settingsOf(info);
+        return started(fromPool(info, settings) ?? open(info, undefined, settings), info, true);
       },
 
       async restoreSession(info) {

@@ -177,13 +177,7 @@ export default defineBackendModule({
         'Upstream’s data-science tools on a task’s seed folder of CSV files, in a persistent ' +
         'sandboxed Python interpreter per session.',
       sessionConfig: t.Object({ seed_path: seedParam }, { additionalProperties: false }),
-      warmup: (ctx) => sessions.warmup(ctx),
-      recover: async (stored) => sessions.recover(stored),
-      createSession: async (info) => sessions.open(info),
-      restoreSession: async (info) => sessions.open(info, true),
-      destroySession: async (info, handle) => sessions.destroy(info.sessionId, handle),
-      detachSession: async (_info, handle) => sessions.detach(handle),
-      close: () => sessions.sandbox.close(),
+      ...sessions.lifecycle(),
       tools: [
         defineTool({
           name: 'inspect_data',

@@ -39,13 +39,7 @@ export default defineBackendModule({
         'A persistent Python interpreter per session, sandboxed like bash sessions; ' +
         'matplotlib figures come back as PNG.',
       sessionConfig: t.Object({}, { additionalProperties: false }),
-      warmup: (ctx) => sessions.warmup(ctx),
-      recover: async (stored) => sessions.recover(stored),
-      createSession: async (info) => sessions.open(info),
-      restoreSession: async (info) => sessions.open(info, true),
-      destroySession: async (info, handle) => sessions.destroy(info.sessionId, handle),
-      detachSession: async (_info, handle) => sessions.detach(handle),
-      close: () => sessions.sandbox.close(),
+      ...sessions.lifecycle(),
       tools: [
         defineTool({
           name: 'run',

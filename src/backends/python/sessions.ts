@@ -3,7 +3,7 @@
 // data-science packages it has, and one cell's outcome turned into a result or an error.
 import { Type as t } from '@sinclair/typebox';
 import { existsSync } from 'node:fs';
-import type { BackendEnv, SessionInfo, WarmupContext } from '../backend.ts';
+import type { Backend, BackendEnv, SessionInfo, WarmupContext } from '../backend.ts';
 import { BackendError, ExecutionTimeoutError, WarmupError } from '../../core/errors.ts';
 import {
   ProgramSandbox,
@@ -87,6 +87,28 @@ export class PythonSessions {
     private readonly env: BackendEnv,
   ) {
     this.sandbox = new ProgramSandbox(name, config, env);
+  }
+
+  /** A Backend's session hooks, the same for every resource type built on these sessions. */
+  lifecycle(): Pick<
+    Backend<PythonHandle>,
+    | 'warmup'
+    | 'recover'
+    | 'createSession'
+    | 'restoreSession'
+    | 'destroySession'
+    | 'detachSession'
+    | 'close'
+  > {
+    return {
+      warmup: (ctx) => this.warmup(ctx),
+      recover: async (stored) => this.recover(stored),
+      createSession: async (info) => this.open(info),
+      restoreSession: async (info) => this.open(info, true),
+      destroySession: async (info, handle) => this.destroy(info.sessionId, handle),
+      detachSession: async (_info, handle) => this.detach(handle),
+      close: () => this.sandbox.close(),
+    };
   }
 
   async warmup(ctx: WarmupContext): Promise<void> {
